@@ -1,0 +1,1 @@
+"""Inkling's engine: a from-scratch NumPy neural network that reads hand-drawn digits."""

@@ -1,0 +1,164 @@
+"""The ``inkling`` command: train, evaluate and export models, and build the shipped subset.
+
+Every failure a user can cause (a missing folder, a wrong file, a model of the wrong
+shape) ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from network.calibration import evaluate_probabilities
+from network.data import SUBSET_PATH, DataError, load_mnist, make_subset, to_float
+from network.model import DEFAULT_MODEL_PATH, ModelFileError, atomic_write_bytes, load_model, save_model
+from network.train import Recipe, train
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inkling", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on MNIST and save it")
+    t.add_argument("--data", required=True, help="folder with the MNIST IDX files (.gz or raw)")
+    t.add_argument("--arch", choices=["mlp", "cnn"], default="cnn")
+    t.add_argument("--hidden", type=_positive(int), default=128, help="MLP hidden units")
+    t.add_argument("--activation", choices=["relu", "sigmoid"], default="relu")
+    t.add_argument("--epochs", type=_positive(int), default=None)
+    t.add_argument("--batch-size", type=_positive(int), default=None)
+    t.add_argument("--lr", type=_positive(float), default=None)
+    t.add_argument("--dropout", type=float, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random warps, elastic distortion and stroke width (default on)")
+    t.add_argument("--out", required=True, help="where to write the model (.npz)")
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class accuracy, confusion matrix, ECE")
+    e.add_argument("--data", required=True)
+    e.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    e.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    x = sub.add_parser("export-json", help="write a model's weights as JSON")
+    x.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    x.add_argument("--out", required=True, help="output .json file ('-' for stdout)")
+
+    s = sub.add_parser("make-subset", help="rebuild the shipped held-out/anchor MNIST subset")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", default=str(SUBSET_PATH))
+    s.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def recipe_from_args(args) -> Recipe:
+    """The training recipe: the architecture's defaults, overridden by the given flags."""
+    defaults = {"cnn": {}, "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3}}[args.arch]
+    recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
+                    seed=args.seed, augment=args.augment, **defaults)
+    for name in ("epochs", "batch_size", "lr", "dropout"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(recipe, name, value)
+    if not 0.0 <= recipe.dropout < 1.0:
+        raise CliError(f"--dropout must be in [0, 1), got {recipe.dropout}")
+    return recipe
+
+
+def cmd_train(args) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give a file name such as model.npz")
+    recipe = recipe_from_args(args)
+    model = train(recipe, args.data, log=lambda line: print(line, flush=True))
+    save_model(model, out)
+    print(f"saved {out} ({model.n_parameters:,d} parameters)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    model = load_model(args.model)
+    images, labels = load_mnist(args.data, "test")
+    report = evaluate_probabilities(model.predict_proba(to_float(images)), labels)
+    report["model"] = str(args.model)
+    report["temperature"] = model.temperature
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"model     {args.model}\ntest set  {report['n']} digits\n"
+          f"accuracy  {report['accuracy']:.4f}\nECE       {report['ece']:.4f} (15 bins, "
+          f"T={model.temperature:.3f})\n\nper class")
+    for digit, acc in enumerate(report["per_class"]):
+        print(f"  {digit}  {acc:.4f}")
+    print("\nconfusion (rows: true digit, columns: predicted)")
+    print("      " + "".join(f"{d:>6}" for d in range(10)))
+    for digit, row in enumerate(report["confusion"]):
+        print(f"  {digit}   " + "".join(f"{v:>6}" for v in row))
+    return 0
+
+
+def cmd_export_json(args) -> int:
+    model = load_model(args.model)
+    doc = {"architecture": model.architecture(), "temperature": model.temperature,
+           "metadata": model.metadata,
+           "input": "28x28 float32 image in [0,1], channels-last (N, H, W, C) inside",
+           "layers": [{name: w.tolist() for name, w in layer.params.items()}
+                      for layer in model.layers]}
+    text = json.dumps(doc)
+    if args.out == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        atomic_write_bytes(args.out, text.encode())
+        print(f"wrote {args.out} ({len(text) / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_make_subset(args) -> int:
+    subset = make_subset(args.data, args.out, seed=args.seed)
+    print(f"wrote {args.out}: {len(subset.heldout_y)} held-out test digits, "
+          f"{len(subset.anchor_y)} anchor training digits")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-json": cmd_export_json,
+            "make-subset": cmd_make_subset}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, DataError, ModelFileError, ValueError) as exc:
+        print(f"inkling {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"inkling {args.command}: error: {exc.strerror or exc}: "
+              f"{getattr(exc, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"inkling {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
