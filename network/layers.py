@@ -142,7 +142,7 @@ class Conv2D(Layer):
         dcols = g @ self.params["W"].reshape(k * k * c, self.c_out).T
         dcols = dcols.reshape(n, h_out, w_out, k, k, c)
         # col2im: every kernel offset (i, j) adds its slice back where it was read from
-        dxp = np.zeros((n, h + 2 * p, w + 2 * p, c), DTYPE)
+        dxp = np.zeros((n, h + 2 * p, w + 2 * p, c), grad_out.dtype)
         for i in range(k):
             for j in range(k):
                 dxp[:, i:i + s * h_out:s, j:j + s * w_out:s, :] += dcols[:, :, :, i, j, :]
@@ -177,7 +177,7 @@ class MaxPool2D(Layer):
         tiles = x.reshape(n, h // s, s, w // s, s, c)           # a view, no copy
         out = tiles.max(axis=(2, 4))
         if training:
-            mask = (tiles == out[:, :, None, :, None, :]).astype(DTYPE)
+            mask = (tiles == out[:, :, None, :, None, :]).astype(x.dtype)
             self.mask = mask / mask.sum(axis=(2, 4), keepdims=True)
         return out
 
@@ -246,7 +246,7 @@ class Sigmoid(Layer):
     def forward(self, x, training=False):
         # split by sign so exp never overflows
         e = np.exp(-np.abs(x))
-        self.a = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(DTYPE)
+        self.a = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         return self.a
 
     def backward(self, grad_out):
@@ -270,7 +270,8 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             self.mask = None
             return x
-        self.mask = (self.rng.random(x.shape, dtype=DTYPE) >= self.p) / DTYPE(1.0 - self.p)
+        keep = self.rng.random(x.shape, dtype=DTYPE) >= self.p
+        self.mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
         return x * self.mask
 
     def backward(self, grad_out):

@@ -61,7 +61,9 @@ class Sequential:
     # -- the math ---------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits (N, 10) for images x (N, 28, 28)."""
-        a = np.asarray(x, dtype=DTYPE)
+        a = np.asarray(x)
+        if a.dtype not in (np.float32, np.float64):  # float64 stays: gradient checks use it
+            a = a.astype(DTYPE)
         for layer in self.layers:
             a = layer.forward(a, training)
         return a
