@@ -1,0 +1,158 @@
+/**
+ * The answer: the top digit, its confidence, ten probability bars and the
+ * 28x28 image the network saw.
+ *
+ * Trade-off: the visible answer changes many times a second while drawing, so
+ * it is not an aria-live region itself (a screen reader would stutter); a
+ * separate hidden live region speaks only the settled answer at pen-up.
+ */
+
+import { NOT_SURE_BELOW } from './config.js';
+
+/** 'empty' | 'sure' | 'unsure' for a prediction (null means no ink). */
+export function verdictState(prediction) {
+  if (!prediction || prediction.digit === null || prediction.digit === undefined) return 'empty';
+  return prediction.confidence >= NOT_SURE_BELOW ? 'sure' : 'unsure';
+}
+
+/** Decode the base64 image of 784 uint8 pixels; null if it is not that. */
+export function decodeImage(b64) {
+  if (typeof b64 !== 'string') return null;
+  let raw;
+  try {
+    raw = atob(b64);
+  } catch {
+    return null;
+  }
+  if (raw.length !== 784) return null;
+  const pixels = new Uint8Array(784);
+  for (let i = 0; i < 784; i++) pixels[i] = raw.charCodeAt(i);
+  return pixels;
+}
+
+export class AnswerView {
+  constructor(doc) {
+    this.verdict = doc.getElementById('verdict');
+    this.digit = doc.getElementById('verdict-digit');
+    this.text = doc.getElementById('verdict-text');
+    this.announcer = doc.getElementById('announce');
+    this.seen = doc.getElementById('seen');
+    this.seenCtx = this.seen.getContext('2d');
+    this.inkRGB = parseRGB(getComputedStyle(this.seen).getPropertyValue('--ink').trim());
+    this.lastSpoken = '';
+    this.barsEl = doc.getElementById('bars');
+    this.bars = this.buildBars(this.barsEl);
+  }
+
+  buildBars(container) {
+    const bars = [];
+    for (let d = 0; d < 10; d++) {
+      const item = document.createElement('div');
+      item.className = 'bar';
+      item.setAttribute('role', 'listitem');
+      const pct = document.createElement('span');
+      pct.className = 'bar-pct';
+      pct.setAttribute('aria-hidden', 'true');
+      const track = document.createElement('span');
+      track.className = 'bar-track';
+      track.setAttribute('aria-hidden', 'true');
+      const fill = document.createElement('span');
+      fill.className = 'bar-fill';
+      track.append(fill);
+      const label = document.createElement('span');
+      label.className = 'bar-label';
+      label.textContent = String(d);
+      label.setAttribute('aria-hidden', 'true');
+      const spoken = document.createElement('span');
+      spoken.className = 'visually-hidden';
+      item.append(pct, track, label, spoken);
+      container.append(item);
+      bars.push({ item, fill, pct, spoken });
+    }
+    this.setBars(null, null);
+    return bars;
+  }
+
+  setBars(probabilities, top) {
+    if (!this.bars) return;
+    this.bars.forEach((bar, d) => {
+      const p = probabilities ? Math.min(1, Math.max(0, Number(probabilities[d]) || 0)) : 0;
+      const rounded = Math.round(p * 100);
+      bar.fill.style.transform = `scaleY(${p.toFixed(4)})`;
+      bar.pct.textContent = probabilities && rounded >= 1 ? String(rounded) : '';
+      bar.spoken.textContent = probabilities ? `${d}: ${rounded}%` : `${d}: no reading`;
+      bar.item.classList.toggle('is-top', d === top);
+    });
+  }
+
+  /** Show nothing to read: the invitation state. */
+  showEmpty() {
+    this.verdict.dataset.state = 'empty';
+    this.barsEl.dataset.state = 'empty';
+    this.digit.textContent = '';
+    this.text.textContent = 'Waiting for ink.';
+    this.setBars(null, null);
+    this.clearSeen();
+  }
+
+  /** Show a prediction message; null digit means no ink. */
+  show(prediction) {
+    const state = verdictState(prediction);
+    if (state === 'empty') {
+      this.showEmpty();
+      return;
+    }
+    const pct = Math.round(prediction.confidence * 100);
+    this.verdict.dataset.state = state;
+    this.barsEl.dataset.state = state;
+    this.digit.textContent = String(prediction.digit);
+    this.text.textContent = state === 'sure' ? `${pct}% sure` : `Not sure. Maybe a ${prediction.digit}? (${pct}%)`;
+    this.setBars(prediction.probabilities, prediction.digit);
+    this.drawSeen(decodeImage(prediction.image));
+  }
+
+  /** Speak the settled answer once, when the pen is up. */
+  announce(prediction) {
+    const state = verdictState(prediction);
+    let sentence = '';
+    if (state === 'sure') {
+      sentence = `It reads a ${prediction.digit}, ${Math.round(prediction.confidence * 100)}% sure.`;
+    } else if (state === 'unsure') {
+      sentence = `Not sure. Maybe a ${prediction.digit}.`;
+    }
+    if (sentence && sentence !== this.lastSpoken) {
+      this.lastSpoken = sentence;
+      this.announcer.textContent = sentence;
+    }
+    if (!sentence) this.lastSpoken = '';
+  }
+
+  clearSeen() {
+    this.seenCtx.clearRect(0, 0, 28, 28);
+  }
+
+  /** Paint the 28x28 image as ink on paper, one canvas pixel per image pixel. */
+  drawSeen(pixels) {
+    if (!pixels) {
+      this.clearSeen();
+      return;
+    }
+    const image = this.seenCtx.createImageData(28, 28);
+    const [r, g, b] = this.inkRGB;
+    for (let i = 0; i < 784; i++) {
+      image.data[4 * i] = r;
+      image.data[4 * i + 1] = g;
+      image.data[4 * i + 2] = b;
+      image.data[4 * i + 3] = pixels[i];
+    }
+    this.seenCtx.putImageData(image, 0, 0);
+  }
+}
+
+/** '#1b1f2a' -> [27, 31, 42]; anything else -> a near-black ink. */
+function parseRGB(hex) {
+  const m = /^#([0-9a-f]{6})$/i.exec(hex);
+  if (!m) return [27, 31, 42];
+  const n = parseInt(m[1], 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
