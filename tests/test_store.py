@@ -1,0 +1,379 @@
+"""The SQLite store: round trips, pruning, cross-process teaches, crashes, replay cost."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from webapp.store import (
+    LearnDecision,
+    SQLiteStore,
+    StoreError,
+    TeachTransaction,
+)
+
+STROKES = [[[0.0, 0.0], [10.0, 20.0]], [[5.0, 5.0]]]
+
+
+def image(value: int = 0) -> np.ndarray:
+    """A uint8 (28, 28) image whose first pixel tells images apart."""
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[0, 0] = value % 256
+    pixels[14, 10:18] = 255
+    return pixels
+
+
+def counter_learn(predicted: int = 0, heldout: float = 0.9, accept: bool = True):
+    """A learn callback whose 'weights' count the versions: v -> b'v+1'."""
+
+    def learn(txn: TeachTransaction) -> LearnDecision:
+        if not accept:
+            return LearnDecision(False, predicted, reason="set aside for the test")
+        count = int(txn.weights().decode())
+        return LearnDecision(True, predicted, heldout, str(count + 1).encode(), {"n": count + 1})
+
+    return learn
+
+
+@pytest.fixture
+def store(tmp_path):
+    with SQLiteStore(tmp_path / "inkling.sqlite3") as opened:
+        opened.seed(b"1", {"origin": "test"}, 0.95)
+        yield opened
+
+
+def test_seed_round_trip_and_pragmas(tmp_path):
+    with SQLiteStore.in_folder(tmp_path / "instance") as store:
+        assert store.latest_version() is None
+        with pytest.raises(StoreError, match="no model version"):
+            store.load_version()
+        info, seeded = store.seed(b"weights-one", {"a": [1, 2]}, 0.975)
+        assert seeded and info.version == 1 and info.parent is None
+        again, seeded_again = store.seed(b"other", {}, 0.5)
+        assert not seeded_again and again.version == 1
+        record = store.load_version()
+        assert record.weights == b"weights-one"
+        assert record.metadata == {"a": [1, 2]} and record.heldout == 0.975
+        assert store.latest_version() == 1
+        assert store.sample_count() == 0 and store.taught_accuracy() is None
+        images, labels = store.export_samples()
+        assert images.shape == (0, 28, 28) and images.dtype == np.uint8 and labels.shape == (0,)
+    connection = sqlite3.connect(tmp_path / "instance" / "inkling.sqlite3")
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()
+
+
+def test_teach_round_trip(store):
+    record = store.teach(STROKES, image(7), 3, counter_learn(predicted=5, heldout=0.93))
+    assert record.accepted and record.version == 2 and record.base_version == 1
+    assert (record.label, record.predicted, record.heldout) == (3, 5, 0.93)
+    assert record.samples == 1 and record.taught == 0.0
+    loaded = store.load_version(2)
+    assert loaded.weights == b"2" and loaded.parent == 1 and loaded.metadata == {"n": 2}
+    (drawing,) = store.drawings()
+    assert drawing["strokes"] == STROKES and drawing["label"] == 3
+    assert drawing["version"] == 2 and drawing["base_version"] == 1
+    assert drawing["status"] == "accepted"
+    images, labels = store.export_samples()
+    np.testing.assert_array_equal(images[0], image(7))
+    assert labels.tolist() == [3]
+
+
+def test_rejected_teach_is_quarantined_and_keeps_the_version(store):
+    store.teach(STROKES, image(1), 4, counter_learn(predicted=4))
+    record = store.teach(STROKES, image(2), 9, counter_learn(predicted=1, accept=False))
+    assert not record.accepted and record.version == 2 and record.heldout == 0.9
+    assert record.reason == "set aside for the test"
+    assert store.latest_version() == 2
+    assert store.sample_count() == 1 and store.counts() == {"accepted": 1, "quarantined": 1}
+    assert store.export_samples()[1].tolist() == [4]
+    quarantined = store.drawings("quarantined")
+    assert [d["label"] for d in quarantined] == [9] and quarantined[0]["version"] is None
+    assert store.taught_accuracy() == 1.0  # set-aside teaches are not counted
+
+
+def test_failed_learning_rolls_back_everything(store):
+    def broken(txn):
+        raise RuntimeError("learning failed")
+
+    with pytest.raises(RuntimeError, match="learning failed"):
+        store.teach(STROKES, image(), 1, broken)
+    assert store.latest_version() == 1 and store.counts() == {"accepted": 0, "quarantined": 0}
+    assert store.teach(STROKES, image(), 1, counter_learn()).version == 2
+
+
+@pytest.mark.parametrize(
+    ("strokes", "pixels", "label", "message"),
+    [
+        (STROKES, np.zeros((28, 27), np.uint8), 1, "image"),
+        (STROKES, np.zeros((28, 28), np.float32), 1, "image"),
+        (STROKES, b"short", 1, "784"),
+        (STROKES, image(), 10, "label"),
+        (STROKES, image(), True, "label"),
+        (STROKES, image(), "3", "label"),
+        ([[[0.0, float("nan")]]], image(), 1, "JSON|NaN|compliant"),
+        ([[[1, 2, 3]]], image(), 1, "strokes"),
+    ],
+)
+def test_bad_input_is_refused_and_stores_nothing(store, strokes, pixels, label, message):
+    with pytest.raises(ValueError, match=message):
+        store.teach(strokes, pixels, label, counter_learn())
+    assert store.latest_version() == 1 and store.counts()["accepted"] == 0
+
+
+def test_learn_must_return_a_decision_with_weights(store):
+    with pytest.raises(ValueError, match="weights"):
+        store.teach(STROKES, image(), 1, lambda txn: LearnDecision(True, 1, 0.9, None))
+    with pytest.raises(TypeError, match="LearnDecision"):
+        store.teach(STROKES, image(), 1, lambda txn: None)
+    assert store.latest_version() == 1
+
+
+def test_pruning_keeps_the_newest_versions(tmp_path):
+    with SQLiteStore(tmp_path / "db.sqlite3", keep=3) as store:
+        store.seed(b"1", {}, 0.9)
+        for i in range(9):
+            store.teach(STROKES, image(i), i % 10, counter_learn())
+        assert store.version_numbers() == [8, 9, 10]
+        assert store.load_version().weights == b"10"
+        with pytest.raises(StoreError, match="pruned"):
+            store.load_version(7)
+        assert store.sample_count() == 9  # drawings are never pruned
+    with pytest.raises(ValueError, match="keep"):
+        SQLiteStore(tmp_path / "other.sqlite3", keep=0)
+
+
+def test_taught_accuracy_covers_the_last_100_teaches(store):
+    for i in range(120):
+        # the first 20 were predicted wrong, the last 100 right
+        store.teach(STROKES, image(i), 2, counter_learn(predicted=2 if i >= 20 else 7))
+    assert store.taught_accuracy() == 1.0
+    assert store.taught_accuracy(window=120) == pytest.approx(100 / 120)
+    assert store.sample_count() == 120 == store.counts()["accepted"]
+
+
+def test_best_heldout_remembers_the_seed(tmp_path):
+    with SQLiteStore(tmp_path / "db.sqlite3", keep=2) as store:
+        store.seed(b"1", {}, 0.99)
+        for heldout in (0.97, 0.96, 0.95):
+            store.teach(STROKES, image(), 1, counter_learn(heldout=heldout))
+        seen = []
+
+        def learn(txn):
+            seen.append(txn.best_heldout())
+            return LearnDecision(False, 1, reason="probe")
+
+        store.teach(STROKES, image(), 1, learn)
+        assert seen == [0.99]  # the seed is pruned from versions but remembered
+
+
+def test_quarantine_removes_drawings_from_replay_and_export(store):
+    ids = [store.teach(STROKES, image(i), i, counter_learn()).drawing_id for i in range(5)]
+    assert store.quarantine(ids[:3], "poisoned") == 3
+    assert store.quarantine(ids[:3], "poisoned") == 0
+    assert store.sample_count() == 2 == store.counts()["accepted"]
+    assert store.export_samples()[1].tolist() == [3, 4]
+    _, labels = store.replay_sample(50, np.random.default_rng(0))
+    assert set(labels.tolist()) <= {3, 4} and len(labels) > 0
+
+
+def test_replay_sample_draws_accepted_drawings(store):
+    assert store.replay_sample(8, np.random.default_rng(0))[0].shape == (0, 28, 28)
+    for i in range(30):
+        store.teach(STROKES, image(i), i % 10, counter_learn())
+    images, labels = store.replay_sample(8, np.random.default_rng(1))
+    assert images.shape == (8, 28, 28) and labels.shape == (8,)
+    # every sampled image is the one stored with its label
+    np.testing.assert_array_equal(images[:, 0, 0] % 10, labels)
+    again = store.replay_sample(8, np.random.default_rng(1))
+    np.testing.assert_array_equal(again[1], labels)  # the injected generator decides
+
+
+def _fill_history(path, n: int) -> None:
+    """Append n accepted drawings in one transaction (bulk history for the cost test)."""
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            connection.executemany(
+                "INSERT INTO drawings (created, strokes, image, label, predicted, base_version,"
+                " version, status) VALUES (0, '[]', ?, ?, ?, 1, 1, 'accepted')",
+                [(image(i).tobytes(), i % 10, i % 10) for i in range(n)],
+            )
+    finally:
+        connection.close()
+
+
+def _instructions(store: SQLiteStore, k: int) -> int:
+    """Count the SQLite VM instructions a replay sample executes."""
+    steps = 0
+
+    def tick():
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with store._pool.connection() as connection:
+        connection.set_progress_handler(tick, 1)
+        try:
+            store._replay(connection, k, np.random.default_rng(3))
+        finally:
+            connection.set_progress_handler(None, 1)
+    return steps
+
+
+def test_replay_cost_does_not_grow_with_history(store, tmp_path):
+    plan = " ".join(store.replay_query_plan())
+    assert "INTEGER PRIMARY KEY" in plan and "SCAN" not in plan
+    _fill_history(store.path, 200)
+    small = _instructions(store, 16)
+    _fill_history(store.path, 20_000)
+    large = _instructions(store, 16)
+    # rowid lookups: the same work for 200 or 20,200 drawings (a full scan would be 100x)
+    assert large <= 1.5 * small
+
+
+# -- across processes ------------------------------------------------------------------
+
+
+def _teach_worker(path: str, n: int, barrier) -> None:
+    """Child process: wait for the others, then teach n times (counter weights)."""
+    barrier.wait(timeout=60)
+    with SQLiteStore(path, keep=100) as store:
+        for i in range(n):
+            store.teach(STROKES, image(i), i % 10, counter_learn(predicted=i % 10))
+
+
+def _seed_worker(path: str, barrier, results) -> None:
+    """Child process: open a fresh store at the same moment as the others and seed it."""
+    barrier.wait(timeout=60)
+    with SQLiteStore(path) as store:
+        _, seeded = store.seed(f"seed-{os.getpid()}".encode(), {}, 0.9)
+    results.put(seeded)
+
+
+def _run_processes(target, args_for, count: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=target, args=args_for(i)) for i in range(count)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    codes = [process.exitcode for process in processes]
+    for process in processes:
+        process.close()
+    assert codes == [0] * count
+
+
+@pytest.mark.slow
+def test_concurrent_first_starts_seed_exactly_once(tmp_path):
+    path = str(tmp_path / "db.sqlite3")
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.SimpleQueue()
+    _run_processes(_seed_worker, lambda i: (path, barrier, results), 4)
+    outcomes = [results.get() for _ in range(4)]
+    results.close()
+    assert sorted(outcomes) == [False, False, False, True]
+    with SQLiteStore(path) as store:
+        assert store.version_numbers() == [1]
+
+
+@pytest.mark.slow
+def test_concurrent_teaches_from_two_processes_lose_nothing(tmp_path):
+    path = str(tmp_path / "db.sqlite3")
+    with SQLiteStore(path, keep=100) as store:
+        store.seed(b"1", {}, 0.9)
+    n = 25
+    barrier = multiprocessing.get_context("spawn").Barrier(2)
+    _run_processes(_teach_worker, lambda i: (path, n, barrier), 2)
+    with SQLiteStore(path, keep=100) as store:
+        assert store.latest_version() == 1 + 2 * n
+        # each teach learned from the newest version: the counter saw every increment
+        assert store.load_version().weights == str(1 + 2 * n).encode()
+        drawings = store.drawings()
+        assert len(drawings) == 2 * n
+        assert sorted(d["version"] for d in drawings) == list(range(2, 2 + 2 * n))
+        assert all(d["base_version"] == d["version"] - 1 for d in drawings)
+        parents = [store.version_info(v).parent for v in range(2, 2 + 2 * n)]
+        assert parents == list(range(1, 1 + 2 * n))
+
+
+CRASH_CHILD = textwrap.dedent(
+    """
+    import hashlib, sys
+    import numpy as np
+    from webapp.store import LearnDecision, SQLiteStore
+
+    path, seed = sys.argv[1], int(sys.argv[2])
+    rng = np.random.default_rng(seed)
+    store = SQLiteStore(path, keep=1000)
+    image = np.full((28, 28), 7, np.uint8)
+    while True:
+        def learn(txn):
+            version = txn.base.version + 1
+            print("learning", version, flush=True)
+            # a blob of random size, so the kill may land while pages are written
+            body = rng.bytes(int(rng.integers(1, 3_000_000)))
+            weights = b"%d:" % version + body + hashlib.sha256(body).digest()
+            return LearnDecision(True, 7, 0.9, weights, {"version": version})
+        record = store.teach([[[0, 0], [1, 1]]], image, 7, learn)
+        print("ack", record.version, flush=True)
+    """
+)
+
+
+def _check_blob(weights: bytes, version: int) -> None:
+    """A version's blob is whole: its prefix names it and its checksum matches."""
+    prefix, _, rest = weights.partition(b":")
+    assert int(prefix) == version
+    body, digest = rest[:-32], rest[-32:]
+    assert hashlib.sha256(body).digest() == digest
+
+
+@pytest.mark.slow
+def test_kill_9_during_teaches_leaves_a_readable_store(tmp_path):
+    path = str(tmp_path / "db.sqlite3")
+    with SQLiteStore(path, keep=1000) as store:
+        store.seed(b"1:" + b"" + hashlib.sha256(b"").digest(), {}, 0.9)
+    rng = np.random.default_rng(42)
+    acknowledged: list[int] = []
+    for round_ in range(10):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CRASH_CHILD, path, str(round_)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # kill right after a random line: mid-learning, mid-commit or just after an ack
+            for _ in range(int(rng.integers(1, 12))):
+                line = child.stdout.readline().split()
+                assert line, "the child exited early"
+                if line[0] == "ack":
+                    acknowledged.append(int(line[1]))
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+            child.stdout.close()
+        with SQLiteStore(path, keep=1000) as store:
+            assert store.integrity_check() == "ok"
+            latest = store.load_version()
+            _check_blob(latest.weights, latest.version)
+            assert latest.version >= max(acknowledged, default=1)
+            # every version and drawing is there, each version whole
+            assert store.version_numbers() == list(range(1, latest.version + 1))
+            for version in acknowledged[-3:]:
+                _check_blob(store.load_version(version).weights, version)
+            drawings = store.drawings()
+            assert sorted(d["version"] for d in drawings) == list(range(2, latest.version + 1))
+            assert all(d["strokes"] == [[[0, 0], [1, 1]]] for d in drawings)
+    assert len(acknowledged) >= 5  # the kills did not all land before the first teach
