@@ -1,0 +1,162 @@
+"""The HTTP JSON API, the page, and the headers every response carries.
+
+Routes: ``GET /`` (the page), ``GET /healthz``, ``POST /api/predict``,
+``GET /api/model``, ``GET /api/samples.npz``.  Bodies are validated by the same
+functions as WebSocket messages (webapp/validate.py), and every error, whatever its
+cause (a bad body, an unknown path, a body over the size limit), is answered with
+JSON of the WebSocket's error shape ``{"type": "error", "code", "message"}``.
+
+The trade-off in the headers: a strict Content-Security-Policy (scripts, styles and
+connections only from our own origin, no inline script, no framing) costs the page
+inline ``<script>`` and ``style=""`` conveniences and buys that injected markup cannot
+run code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from flask import Blueprint, Response, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from network.ink import render
+from webapp import get_hub, get_runtime
+from webapp.live import prediction_fields
+from webapp.validate import Limits, ProtocolError, parse_predict_body
+
+bp = Blueprint("api", __name__)
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self' ws: wss:",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+ERROR_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "rate_limited",
+    503: "unavailable",
+}
+"""The error code for an HTTP status that was not raised as a ProtocolError."""
+
+STATUS_OF_CODE = {"too_large": 413, "rate_limited": 429, "unauthorized": 401}
+"""The HTTP status for a protocol error code (all others are 400)."""
+
+
+def error_response(code: str, message: str, status: int) -> Response:
+    """Return a JSON error of the WebSocket's shape with the HTTP ``status``."""
+    response = Response(
+        _json({"type": "error", "seq": None, "code": code, "message": message}),
+        status=status, mimetype="application/json")
+    if status == 429:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+@bp.get("/")
+def index():
+    """The page."""
+    return render_template("index.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 once the model is loaded (and while the app is not shutting down)."""
+    runtime = get_runtime()
+    if runtime.closing:
+        return error_response("unavailable", "The server is shutting down.", 503)
+    return {"status": "ok", "model_version": runtime.hub.version}
+
+
+@bp.post("/api/predict")
+def predict():
+    """Predict ``{"strokes": ...}`` or ``{"image": 28x28 ints}``: a prediction's fields."""
+    runtime = get_runtime()
+    if not runtime.limits.allow_predict(request.remote_addr or "?"):
+        return error_response("rate_limited", "Too many predictions; slow down.", 429)
+    body = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+    kind, value = parse_predict_body(body, Limits.from_config(current_app.config))
+    if kind == "strokes":
+        image = render(list(value))
+    else:
+        image = value.astype(np.float32) / np.float32(255.0)
+    return {"type": "prediction", "seq": None, **prediction_fields(get_hub(), image)}
+
+
+@bp.get("/api/model")
+def model():
+    """The live model's facts: version, architecture, parameters, accuracy, samples."""
+    return get_hub().info()
+
+
+@bp.get("/api/samples.npz")
+def samples():
+    """Every accepted taught drawing: images uint8 (N, 28, 28) and labels, as .npz."""
+    return Response(
+        get_hub().samples_npz(),
+        mimetype="application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="inkling-samples.npz"'},
+    )
+
+
+def handle_protocol_error(error: ProtocolError) -> Response:
+    """A body that failed validation: 400 (413 when too large)."""
+    return error_response(error.code, error.message, STATUS_OF_CODE.get(error.code, 400))
+
+
+def handle_http_error(error: HTTPException) -> Response:
+    """Any HTTP error (404, 405, 413, ...) as JSON of the same shape."""
+    status = error.code or 500
+    code = ERROR_CODES.get(status, "bad_request" if status < 500 else "server_error")
+    message = error.description or error.name
+    if status == 413:
+        message = "The request body is larger than the server accepts."
+    return error_response(code, message, status)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    """A bug: 500 without details (they are in the log)."""
+    if isinstance(error, HTTPException):
+        return handle_http_error(error)
+    current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
+    return error_response("server_error", "Something went wrong on the server.", 500)
+
+
+def add_security_headers(response: Response) -> Response:
+    """Add the security headers to every response."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def init_app(app) -> None:
+    """Register the routes, the JSON error handlers and the security headers."""
+    app.register_blueprint(bp)
+    app.register_error_handler(ProtocolError, handle_protocol_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+    app.after_request(add_security_headers)
