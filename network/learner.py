@@ -1,0 +1,293 @@
+"""Online learning: one teach is a few backprop steps on the drawing plus a replay minibatch.
+
+A person teaches one drawing at a time.  Training on that drawing alone would
+make the network forget everything else (catastrophic forgetting), so every
+step mixes it with a *replay* minibatch: a few drawings taught earlier (from
+the store) and a few MNIST *anchor* digits.  The minibatch has a fixed size,
+so a teach costs the same after ten teaches or after a million.
+
+The trade-off that makes a teach cost milliseconds: we train only the *head*,
+the layers from the first Dense layer onward, and keep the convolutional
+*trunk* before it fixed.  The trunk's features of the 2,000 anchors and the
+1,000 held-out digits are then computed once per trunk and cached, so a step is
+a small head forward/backward and the held-out evaluation is one matrix product
+(1,000 x features) @ (features x hidden) instead of 1,000 convolutions.  The
+head is where a person's style is told apart anyway; what we give up is
+adapting the low-level stroke detectors, which MNIST training made generic.
+
+The optimiser is plain SGD (optionally with momentum) re-created for every
+teach: no optimiser state survives between teaches, so a stored model version
+fully determines the next one.  Dropout is off during online steps (it would
+need its own random state and only adds noise to a 32-sample batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import Subset, load_subset
+from .layers import DTYPE, Dense, Layer
+from .losses import softmax, softmax_cross_entropy
+from .model import Sequential
+from .optim import SGD
+
+FEATURE_BATCH = 32  # trunk images per forward: im2col of larger batches spills the cache
+_CACHE_ENTRIES = 8
+_cache_lock = threading.Lock()
+# Trunk features of the fixed data sets, keyed by (trunk fingerprint, data fingerprint).
+# Module-level on purpose: several apps in one process (tests, reloads) read the same
+# immutable arrays, and recomputing them costs about a second each.
+_feature_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+
+def as_images(images: np.ndarray) -> np.ndarray:
+    """Return float32 (N, 28, 28) in [0, 1] from uint8 0..255 or float images (N, 28, 28)."""
+    images = np.asarray(images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must have shape (N, 28, 28), got {images.shape}")
+    if images.dtype == np.uint8:
+        return images.astype(DTYPE) / DTYPE(255.0)
+    images = images.astype(DTYPE, copy=False)
+    if not np.isfinite(images).all():
+        raise ValueError("images hold NaN or infinite values")
+    return images
+
+
+def head_start(model: Sequential) -> int:
+    """Return the index of the first Dense layer: layers before it are the fixed trunk."""
+    for index, layer in enumerate(model.layers):
+        if isinstance(layer, Dense):
+            return index
+    raise ValueError("the model has no Dense layer, so it has no head to train")
+
+
+def trunk_fingerprint(model: Sequential) -> str:
+    """Return a hash of the trunk's architecture and weights (the feature cache's key)."""
+    start = head_start(model)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps(model.architecture()[:start]).encode())
+    for layer in model.layers[:start]:
+        for name in sorted(layer.params):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(layer.params[name]).tobytes())
+    return digest.hexdigest()
+
+
+def _data_fingerprint(images: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(images).tobytes(), digest_size=16).hexdigest()
+
+
+def _forward(layers: list[Layer], a: np.ndarray) -> np.ndarray:
+    """Run layers in inference mode (a list slice of a model)."""
+    for layer in layers:
+        a = layer.forward(a, False)
+    return a
+
+
+def _backward(layers: list[Layer], grad: np.ndarray) -> None:
+    """Backpropagate through layers, filling their grads."""
+    for layer in reversed(layers):
+        grad = layer.backward(grad)
+
+
+def _trunk_features(model: Sequential, x: np.ndarray) -> np.ndarray:
+    """Trunk features (N, D) of float images x (N, 28, 28), in batches of FEATURE_BATCH."""
+    trunk = model.layers[:head_start(model)]
+    if len(x) == 0:
+        return _forward(trunk, np.zeros((1, 28, 28), DTYPE))[:0]
+    return np.concatenate([_forward(trunk, x[i:i + FEATURE_BATCH])
+                           for i in range(0, len(x), FEATURE_BATCH)])
+
+
+@dataclass(frozen=True)
+class TeachResult:
+    """What one teach produced.
+
+    model: the new model (a copy; the model passed in is never modified).
+    predicted, probabilities (10,): the old model's answer for the drawing.
+    heldout: the new model's accuracy (0..1) on the held-out digits.
+    loss: the weighted cross-entropy of the replay batch before the first step.
+    """
+
+    model: Sequential
+    predicted: int
+    probabilities: np.ndarray
+    heldout: float
+    loss: float
+
+    def __repr__(self) -> str:
+        return (f"TeachResult(predicted={self.predicted}, heldout={self.heldout:.4f}, "
+                f"loss={self.loss:.4f})")
+
+
+class OnlineLearner:
+    """Teaches a model one drawing at a time, with replay, training only its head.
+
+    Not thread-safe: one owner (the ModelHub, under its teach lock) calls it.
+    """
+
+    def __init__(self, heldout_x: np.ndarray, heldout_y: np.ndarray,
+                 anchor_x: np.ndarray, anchor_y: np.ndarray, *,
+                 rng: np.random.Generator, lr: float = 0.05, momentum: float = 0.5,
+                 steps: int = 2, anchors: int = 24, taught: int = 8,
+                 new_share: float = 0.25) -> None:
+        if not 0.0 < new_share <= 1.0:
+            raise ValueError(f"new_share must be in (0, 1], got {new_share}")
+        if steps < 1 or anchors < 0 or taught < 0:
+            raise ValueError("steps must be >= 1 and replay sizes >= 0")
+        self.heldout_x, self.heldout_y = heldout_x, np.asarray(heldout_y, dtype=np.int64)
+        self.anchor_x, self.anchor_y = anchor_x, np.asarray(anchor_y, dtype=np.int64)
+        if len(self.anchor_x) == 0 and anchors:
+            raise ValueError("anchors > 0 needs anchor digits")
+        self.rng = rng
+        self.lr, self.momentum, self.steps = float(lr), float(momentum), int(steps)
+        self.anchors, self.taught, self.new_share = int(anchors), int(taught), float(new_share)
+        self._heldout_key = _data_fingerprint(heldout_x)
+        self._anchor_key = _data_fingerprint(anchor_x)
+
+    @classmethod
+    def from_subset(cls, subset: Subset | None = None, *, rng: np.random.Generator,
+                    **options) -> OnlineLearner:
+        """Build on the shipped MNIST subset (held-out test digits and training anchors)."""
+        subset = subset if subset is not None else load_subset()
+        return cls(subset.heldout_x, subset.heldout_y, subset.anchor_x, subset.anchor_y,
+                   rng=rng, **options)
+
+    def config(self) -> dict:
+        """The hyperparameters, for the metadata of every version this learner makes."""
+        return {"lr": self.lr, "momentum": self.momentum, "steps": self.steps,
+                "anchors": self.anchors, "taught": self.taught, "new_share": self.new_share}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.config().items())
+        return f"OnlineLearner({args}, heldout={len(self.heldout_x)}, anchors={len(self.anchor_x)})"
+
+    # -- features -------------------------------------------------------------------
+    def features(self, model: Sequential, images: np.ndarray) -> np.ndarray:
+        """Trunk features (N, D) of images (N, 28, 28), uint8 or float; batched for speed.
+
+        Runs on a private copy of the trunk, so the model itself is never touched
+        (its layers cache activations and may be in use by another thread).
+        """
+        return _trunk_features(model.copy(), as_images(images))
+
+    def _cached_features(self, model: Sequential, images: np.ndarray, data_key: str,
+                         trunk_key: str) -> np.ndarray:
+        key = (trunk_key, data_key)
+        with _cache_lock:
+            if key in _feature_cache:
+                _feature_cache.move_to_end(key)
+                return _feature_cache[key]
+        features = self.features(model, images)
+        features.setflags(write=False)
+        with _cache_lock:
+            _feature_cache[key] = features
+            while len(_feature_cache) > _CACHE_ENTRIES:
+                _feature_cache.popitem(last=False)
+        return features
+
+    def heldout_features(self, model: Sequential, trunk_key: str | None = None) -> np.ndarray:
+        """Cached trunk features of the held-out digits, (N_heldout, D)."""
+        trunk_key = trunk_key or trunk_fingerprint(model)
+        return self._cached_features(model, self.heldout_x, self._heldout_key, trunk_key)
+
+    def anchor_features(self, model: Sequential, trunk_key: str | None = None) -> np.ndarray:
+        """Cached trunk features of the anchor digits, (N_anchor, D)."""
+        trunk_key = trunk_key or trunk_fingerprint(model)
+        return self._cached_features(model, self.anchor_x, self._anchor_key, trunk_key)
+
+    def warm_up(self, model: Sequential) -> None:
+        """Compute (or find cached) the features a teach needs, ahead of the first teach."""
+        trunk_key = trunk_fingerprint(model)
+        self.heldout_features(model, trunk_key)
+        if self.anchors:
+            self.anchor_features(model, trunk_key)
+
+    # -- evaluation -----------------------------------------------------------------
+    @staticmethod
+    def _head_accuracy(head: list[Layer], features: np.ndarray, labels: np.ndarray) -> float:
+        logits = _forward(head, features)
+        return float((logits.argmax(axis=1) == labels).mean())
+
+    def heldout_accuracy(self, model: Sequential) -> float:
+        """Accuracy (0..1) of the model on the held-out digits, via cached trunk features."""
+        clone = model.copy()
+        head = clone.layers[head_start(clone):]
+        return self._head_accuracy(head, self.heldout_features(model), self.heldout_y)
+
+    def accuracy(self, model: Sequential, images: np.ndarray, labels: np.ndarray) -> float:
+        """Accuracy (0..1) of the model on any images (N, 28, 28) (not cached)."""
+        clone = model.copy()
+        features = self.features(clone, images)
+        head = clone.layers[head_start(clone):]
+        return self._head_accuracy(head, features, np.asarray(labels, dtype=np.int64))
+
+    # -- teaching -------------------------------------------------------------------
+    def teach(self, model: Sequential, image: np.ndarray, label: int,
+              replay_x: np.ndarray | None = None,
+              replay_y: np.ndarray | None = None) -> TeachResult:
+        """Learn that image (28, 28) is the digit label; return the new model and the numbers.
+
+        replay_x (n, 28, 28), replay_y (n,): past taught drawings to mix in; at most
+        ``self.taught`` of them are used.  The batch is [drawing, taught..., anchors...];
+        the drawing carries ``new_share`` of the batch's weight, the rest share the rest.
+        """
+        if isinstance(label, bool) or not 0 <= int(label) <= 9 or int(label) != label:
+            raise ValueError(f"label must be an integer 0..9, got {label!r}")
+        new = model.copy()
+        start = head_start(new)
+        trunk_key = trunk_fingerprint(new)
+        head = new.layers[start:]
+
+        # Features of the drawing and the taught replay in one trunk pass.
+        drawing = as_images(image)
+        if len(drawing) != 1:
+            raise ValueError("teach takes one image (28, 28)")
+        taught_x = as_images(replay_x)[:self.taught] if replay_x is not None and len(replay_x) \
+            else np.zeros((0, 28, 28), DTYPE)
+        taught_y = np.asarray(replay_y, dtype=np.int64)[:len(taught_x)] if len(taught_x) \
+            else np.zeros(0, np.int64)
+        fresh = _trunk_features(new, np.concatenate([drawing, taught_x]))
+
+        if self.anchors:
+            picks = self.rng.integers(0, len(self.anchor_x), size=self.anchors)
+            anchor_f = self.anchor_features(new, trunk_key)[picks]
+            anchor_y = self.anchor_y[picks]
+        else:
+            anchor_f, anchor_y = fresh[:0], np.zeros(0, np.int64)
+
+        x = np.concatenate([fresh, anchor_f]).astype(DTYPE, copy=False)
+        y = np.concatenate([[int(label)], taught_y, anchor_y]).astype(np.int64)
+        n = len(y)
+        # Per-sample weights summing to n, so the mean-reduced gradient is a weighted mean.
+        weights = np.full(n, (1.0 - self.new_share) * n / max(n - 1, 1), DTYPE)
+        weights[0] = self.new_share * n if n > 1 else 1.0
+
+        logits = _forward(head, x[:1])
+        probabilities = softmax(logits / DTYPE(new.temperature))[0]
+        predicted = int(probabilities.argmax())
+
+        optimizer = SGD([(layer, name) for layer in head for name in layer.params],
+                        lr=self.lr, momentum=self.momentum)
+        first_loss = None
+        for _ in range(self.steps):
+            logits = _forward(head, x)
+            _, dlogits = softmax_cross_entropy(logits, y)
+            if first_loss is None:
+                p = softmax(logits)
+                first_loss = float(-(weights * np.log(p[np.arange(n), y] + 1e-12)).mean())
+            _backward(head, dlogits * weights[:, None])
+            optimizer.step()
+
+        new.metadata["online_teaches"] = int(new.metadata.get("online_teaches", 0)) + 1
+        heldout = self._head_accuracy(head, self.heldout_features(new, trunk_key),
+                                      self.heldout_y)
+        return TeachResult(new, predicted, probabilities, heldout, first_loss)
