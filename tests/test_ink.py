@@ -107,15 +107,15 @@ def test_extreme_coordinates_near_the_float_limits_render():
 def test_thousands_of_points_draw_the_same_shape_with_bounded_work():
     few, many = ink.render([circle(200)]), ink.render([circle(20000)])
     assert np.abs(few - many).max() < 0.1
-    polylines = ink._fit_to_box([circle(20000)], 17.4)
-    assert sum(len(p) for p in ink._simplified(polylines)) <= 100
+    a, _, _ = ink._segments([circle(20000)], 17.4)
+    assert a.shape[1] <= 100  # about one segment per pixel of ink, however many points
 
 
 def test_a_dense_random_scribble_keeps_its_point_budget():
     rng = np.random.default_rng(1)
     scribble = rng.uniform(0, 1000, size=(50000, 2))
-    polylines = ink._simplified(ink._fit_to_box([scribble], 17.4))
-    assert sum(len(p) for p in polylines) <= ink.MAX_POINTS + 2
+    a, _, _ = ink._segments([scribble], 17.4)
+    assert a.shape[1] <= ink.MAX_POINTS + 1
     image = ink.render([scribble])
     assert np.isfinite(image).all() and 0 < image.mean() <= 1
 

@@ -1,0 +1,100 @@
+"""How long ink takes to become an image: ``network.ink.render`` latency, and the speed
+of the re-drawing augmentation ``network.skeleton.redraw_batch``.
+
+    python benchmarks/ink_render.py [--data DIR] [--repeat R] [--seed S]
+
+Render times are medians and 99th percentiles over many calls of the same drawings in
+the same run: typical digits as the canvas sends them (~100-300 points), the same
+digits with thousands of points (a fast pointer or a stylus), and a 50,000-point
+scribble; the ratios to the typical digit show that the cost stays bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+
+from network import drawn, ink, skeleton  # noqa: E402
+from network.data import load_mnist  # noqa: E402
+
+DEFAULT_DATA = Path("/work/shared/data/mnist")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time rendering and re-drawing, and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MNIST folder")
+    parser.add_argument("--repeat", type=int, default=2000, help="render calls per case")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--redraw", type=int, default=3000, help="images for redraw_batch")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    images, _ = load_mnist(args.data, "test")
+    digits = [skeleton.image_to_strokes(im) for im in images[:50]]
+    typical = [drawn.natural(d, rng)[0] for d in digits]
+    dense = [[_densified(s, 0.25) for s in drawing] for drawing in typical]
+    scribble = [[rng.uniform(0, 280, size=(50000, 2))]]
+
+    cases = {"typical digit": typical, "thousands of points": dense, "50k-point scribble": scribble}
+    print(f"network.ink.render, {args.repeat} calls per case (times in microseconds)")
+    print(f"{'case':22s} {'points':>8s} {'median':>8s} {'p99':>8s} {'x typical':>9s}")
+    typical_median = None
+    for name, drawings in cases.items():
+        points = np.median([sum(len(s) for s in d) for d in drawings])
+        times = _times(drawings, args.repeat)
+        median, p99 = np.median(times) * 1e6, np.percentile(times, 99) * 1e6
+        typical_median = typical_median or median
+        print(f"{name:22s} {points:8.0f} {median:8.0f} {p99:8.0f} {median / typical_median:9.2f}")
+
+    batch = images[: args.redraw]
+    skeleton.redraw_batch(batch[:50], rng)  # warm up
+    started = time.perf_counter()
+    thinned = skeleton.thin(batch > skeleton.THRESHOLD * 255)
+    thin_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for s in thinned:
+        skeleton.trace(s)
+    trace_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    skeleton.redraw_batch(batch, rng)
+    seconds = time.perf_counter() - started
+    per_image = seconds / len(batch)
+    print(f"\nskeleton.redraw_batch on {len(batch)} MNIST digits: {1e3 * per_image:.2f} ms per "
+          f"image (thin {1e3 * thin_seconds / len(batch):.3f}, trace "
+          f"{1e3 * trace_seconds / len(batch):.3f}, the rest is rendering); "
+          f"60,000 images would take {60000 * per_image:.0f} s on one core")
+    return 0
+
+
+def _times(drawings: list, repeat: int) -> np.ndarray:
+    """Return the duration of each of ``repeat`` render calls, cycling through drawings."""
+    for d in drawings[:5]:
+        ink.render(d)  # warm up
+    times = np.empty(repeat)
+    for i in range(repeat):
+        d = drawings[i % len(drawings)]
+        started = time.perf_counter()
+        ink.render(d)
+        times[i] = time.perf_counter() - started
+    return times
+
+
+def _densified(points: np.ndarray, spacing: float) -> np.ndarray:
+    """Return the polyline with a point every ``spacing`` canvas pixels."""
+    if len(points) < 2:
+        return points
+    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
+    at = np.linspace(0, arc[-1], max(2, int(arc[-1] / spacing)))
+    return np.stack([np.interp(at, arc, points[:, k]) for k in (0, 1)], axis=1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
