@@ -267,6 +267,11 @@ class WSClient:
         """Send a binary frame."""
         self._send_bytes(self.ws.send(BytesMessage(data=data)))
 
+    def send_burst(self, messages) -> None:
+        """Send JSON messages in one socket write, so the server receives them all at once."""
+        self._send_bytes(b"".join(self.ws.send(TextMessage(data=json.dumps(m)))
+                                  for m in messages))
+
     # -- receiving ----------------------------------------------------------------------------
 
     def recv_raw(self, timeout: float | None = None):

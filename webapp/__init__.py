@@ -153,7 +153,7 @@ class Runtime:
         self.hub = hub
         self.limits = limits
         self.sessions: set = set()
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.closing = False
         self.closed = False
 
@@ -172,6 +172,12 @@ class Runtime:
         """Forget a session that has ended."""
         with self.lock:
             self.sessions.discard(session)
+            self.lock.notify_all()
+
+    def wait_for_sessions(self, count: int, timeout: float) -> bool:
+        """Wait until at most ``count`` sessions are open; False if that took too long."""
+        with self.lock:
+            return self.lock.wait_for(lambda: len(self.sessions) <= count, timeout)
 
     def shutdown(self, code: int = 1001, reason: str = "The server is restarting.") -> None:
         """Refuse new sessions and close every open one with ``code`` (1001: going away)."""

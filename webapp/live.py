@@ -271,7 +271,7 @@ class Inbox:
                         return ErrorWork(ProtocolError(
                             "rate_limited",
                             f"{n} message(s) came faster than the server could answer and "
-                            "were refused; slow down.", seq))
+                            "were refused; slow down.", seq, refused=n))
                     late, self.late_prediction = self.late_prediction, None
                     self.overflow = False
                     if late is not None:
@@ -306,6 +306,7 @@ class Session:
         self.send_lock = threading.Lock()
         self.known_version = -1  # the newest version this client was told (with accuracy)
         self.stopping = False
+        self.holds_slot = False  # counted in the address's open connections
         self._set_send_timeout(float(config["SEND_TIMEOUT"]))
 
     def __repr__(self) -> str:
@@ -356,9 +357,19 @@ class Session:
 
     def run(self) -> None:
         """Serve the connection until it closes (runs on the request thread)."""
-        if not self.runtime.add_session(self):
-            self.close(CLOSE_GOING_AWAY, "The server is restarting.")
-            return
+        try:
+            if self.runtime.add_session(self):
+                self._serve()
+            else:
+                self.close(CLOSE_GOING_AWAY, "The server is restarting.")
+                self._finish_socket()
+        finally:
+            if self.holds_slot:
+                self.holds_slot = False
+                self.runtime.limits.close_connection(self.address)
+            self.runtime.remove_session(self)
+
+    def _serve(self) -> None:
         subscription = self.hub.subscribe(self.on_model)
         reader = threading.Thread(target=self.read_loop, name="inkling-ws-reader", daemon=True)
         try:
@@ -378,7 +389,6 @@ class Session:
             pass  # the client went away, or the socket is closing
         finally:
             self.hub.unsubscribe(subscription)
-            self.runtime.remove_session(self)
             self.stopping = True
             self.inbox.close()
             self._finish_socket()
@@ -484,9 +494,10 @@ class Session:
                                  "please try again.", work.seq).to_json()
         self.known_version = max(self.known_version, int(outcome.model_version))
         if not outcome.accepted:
-            return {**ProtocolError("rejected", outcome.reason or "The teach was not accepted.",
-                                    work.seq).to_json(),
-                    "label": int(outcome.label), "model_version": int(outcome.model_version)}
+            return ProtocolError(
+                "rejected", outcome.reason or "The teach was not accepted.", work.seq,
+                label=int(outcome.label), predicted=int(outcome.predicted),
+                model_version=int(outcome.model_version)).to_json()
         return {
             "type": "taught",
             "seq": work.seq,
@@ -556,7 +567,7 @@ def check_handshake():
 
 @bp.teardown_request
 def release_connection(_exc):
-    """Count the connection as closed when its request ends."""
+    """Release the connection's slot if no session took it over (a failed handshake)."""
     address = g.pop("inkling_connection", None)
     if address is not None:
         get_runtime().limits.close_connection(address)
@@ -570,7 +581,10 @@ def ws(connection):
     expected = config["TEACH_TOKEN"]
     token_ok = expected is None or (token is not None and tokens_match(token, expected))
     address = request.remote_addr or "?"
-    Session(connection, get_runtime(), address, token_ok, config).run()
+    session = Session(connection, get_runtime(), address, token_ok, config)
+    # The session releases the address's connection slot itself, as it ends.
+    session.holds_slot = g.pop("inkling_connection", None) is not None
+    session.run()
 
 
 @sock.route("/ws/echo", bp=echo_bp)

@@ -30,18 +30,20 @@ _NUMBER_TYPES = (int, float)
 class ProtocolError(Exception):
     """A message the server refuses, with the protocol's error code and the seq to echo."""
 
-    def __init__(self, code: str, message: str, seq: int | None = None):
+    def __init__(self, code: str, message: str, seq: int | None = None, **extra):
         super().__init__(message)
         self.code = code
         self.message = message
         self.seq = seq
+        self.extra = extra  # more fields for the wire, e.g. the count of refused messages
 
     def __repr__(self) -> str:
         return f"ProtocolError({self.code!r}, {self.message!r}, seq={self.seq!r})"
 
     def to_json(self) -> dict:
         """Return the error as the wire's ``{"type":"error",...}`` object."""
-        return {"type": "error", "seq": self.seq, "code": self.code, "message": self.message}
+        return {"type": "error", "seq": self.seq, "code": self.code, "message": self.message,
+                **self.extra}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,667 @@
+"""The /ws protocol against a live werkzeug server with a real WebSocket client.
+
+Every message type, every error code (with parametrised bad input), folding, the
+broadcast of new versions, teach tokens, the origin check, rate limits and the close
+codes 1009 and 1001.  Units of the pieces (message parsing, token buckets, the inbox)
+come first; they are what the live tests stand on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from conftest import Closed, HandshakeRejected, draw_digit
+
+from network.ink import render, to_uint8
+from webapp.limits import AddressBuckets, ConnectionCounter, TokenBucket
+from webapp.live import ErrorWork, Inbox, InkState, ModelWork, PredictWork, TeachWork
+from webapp.validate import (
+    Clear,
+    End,
+    Ink,
+    Limits,
+    ProtocolError,
+    Stroke,
+    Teach,
+    Undo,
+    parse_message,
+)
+
+LIMITS = Limits()
+
+
+def pixels(message) -> np.ndarray:
+    """Return the uint8 (28, 28) image of a prediction message."""
+    raw = base64.b64decode(message["image"])
+    assert len(raw) == 784
+    return np.frombuffer(raw, dtype=np.uint8).reshape(28, 28)
+
+
+def expected_pixels(strokes) -> np.ndarray:
+    """Return what the server must show for ``strokes``."""
+    return to_uint8(render([np.asarray(s, dtype=np.float64) for s in strokes]))
+
+
+# --- units: parsing ------------------------------------------------------------------------
+
+
+def test_parse_every_message_type():
+    assert parse_message('{"type":"stroke","points":[[1,2],[3.5,4]],"seq":7}', LIMITS).seq == 7
+    assert isinstance(parse_message('{"type":"end"}', LIMITS), End)
+    assert isinstance(parse_message('{"type":"undo"}', LIMITS), Undo)
+    assert isinstance(parse_message('{"type":"clear"}', LIMITS), Clear)
+    ink = parse_message('{"type":"ink","strokes":[[[0,0],[1,1]],[],[[2,2]]]}', LIMITS)
+    assert isinstance(ink, Ink) and [len(s) for s in ink.strokes] == [2, 1]  # empty dropped
+    teach = parse_message('{"type":"teach","label":3,"seq":-2,"token":"t"}', LIMITS)
+    assert teach == Teach(-2, 3, "t")
+    stroke = parse_message('{"type":"stroke","points":[[1,2],[3.5,4]]}', LIMITS)
+    assert isinstance(stroke, Stroke) and stroke.seq is None
+    assert stroke.points.dtype == np.float64 and stroke.points.tolist() == [[1, 2], [3.5, 4]]
+
+
+BAD_MESSAGES = [
+    # (frame, expected code, expected seq echoed)
+    ("{", "bad_json", None),
+    ("", "bad_json", None),
+    ('{"type":"stroke",', "bad_json", None),
+    ("[" * 100_000, "bad_json", None),
+    ('{"seq":' + "9" * 5000 + "}", "bad_json", None),
+    ("[]", "bad_message", None),
+    ("3", "bad_message", None),
+    ("null", "bad_message", None),
+    ('"stroke"', "bad_message", None),
+    ("{}", "bad_message", None),
+    ('{"type":"draw","seq":1}', "bad_message", 1),
+    ('{"type":5,"seq":1}', "bad_message", 1),
+    ('{"type":"stroke","seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":"0,0","seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[1]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[1,2,3]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[["1","2"]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[true,false]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[null,1]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[{"x":1,"y":2}],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[NaN,1]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[Infinity,1]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[1e400,1]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[' + "1" + "0" * 400 + ',1]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[2000000,1]],"seq":2}', "bad_message", 2),
+    ('{"type":"stroke","points":[[0,-1000001]],"seq":2}', "bad_message", 2),
+    ('{"type":"ink","seq":3}', "bad_message", 3),
+    ('{"type":"ink","strokes":{},"seq":3}', "bad_message", 3),
+    ('{"type":"ink","strokes":[[[0,"a"]]],"seq":3}', "bad_message", 3),
+    ('{"type":"end","seq":"1"}', "bad_message", None),
+    ('{"type":"end","seq":1.5}', "bad_message", None),
+    ('{"type":"end","seq":true}', "bad_message", None),
+    ('{"type":"end","seq":9007199254740992}', "bad_message", None),
+    ('{"type":"teach","label":1,"token":5,"seq":4}', "bad_message", 4),
+    ('{"type":"teach","seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":"3","seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":3.0,"seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":true,"seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":false,"seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":-1,"seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":10,"seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":null,"seq":4}', "bad_label", 4),
+    ('{"type":"teach","label":[1],"seq":4}', "bad_label", 4),
+    ('{"type":"stroke","points":' + json.dumps([[0, 0]] * 4001) + ',"seq":5}', "too_large", 5),
+    ('{"type":"ink","strokes":' + json.dumps([[[0, 0]]] * 201) + ',"seq":5}', "too_large", 5),
+    ('{"type":"ink","strokes":' + json.dumps([[[0, 0]] * 3000] * 4) + ',"seq":5}',
+     "too_large", 5),
+]
+
+
+def short(value: str) -> str:
+    """A readable test id for a frame."""
+    return value if len(value) < 60 else value[:50] + f"...({len(value)})"
+
+
+BAD_IDS = [short(frame) for frame, _, _ in BAD_MESSAGES]
+
+
+@pytest.mark.parametrize(("frame", "code", "seq"), BAD_MESSAGES, ids=BAD_IDS)
+def test_parse_rejects_bad_messages(frame, code, seq):
+    with pytest.raises(ProtocolError) as caught:
+        parse_message(frame, LIMITS)
+    assert caught.value.code == code
+    assert caught.value.seq == seq
+    assert caught.value.message.endswith(".") or caught.value.message.endswith(")")
+
+
+def test_binary_frames_are_bad_messages():
+    with pytest.raises(ProtocolError) as caught:
+        parse_message(b'{"type":"end"}', LIMITS)
+    assert caught.value.code == "bad_message"
+
+
+# --- units: the ink state and the inbox ----------------------------------------------------
+
+
+def test_ink_state_follows_the_messages():
+    ink = InkState(Limits(max_points_per_stroke=5, max_points_per_drawing=8, max_strokes=2))
+    a = np.array([[0.0, 0.0], [1.0, 1.0]])
+    ink.apply(Stroke(1, a))
+    ink.apply(Stroke(2, a + 1))  # same open stroke
+    assert len(ink.snapshot()) == 1 and len(ink.snapshot()[0]) == 4
+    ink.apply(End(3))
+    ink.apply(Stroke(4, a))
+    assert [len(s) for s in ink.snapshot()] == [4, 2]
+    with pytest.raises(ProtocolError) as caught:  # 4 + 2 + 3 > 8 points
+        ink.apply(Stroke(5, np.zeros((3, 2))))
+    assert caught.value.code == "too_large" and ink.points == 6
+    ink.apply(End(6))
+    with pytest.raises(ProtocolError):  # a third stroke
+        ink.apply(Stroke(7, a))
+    ink.apply(Undo(8))
+    assert [len(s) for s in ink.snapshot()] == [4] and ink.points == 4
+    ink.apply(Ink(9, (a, a, )))
+    assert ink.points == 4 and not ink.open
+    ink.apply(Clear(10))
+    assert ink.snapshot() == () and ink.points == 0
+    ink.apply(Undo(11))  # undo on nothing is nothing
+    assert ink.snapshot() == ()
+
+
+def test_snapshots_are_not_changed_by_later_ink():
+    ink = InkState(LIMITS)
+    ink.apply(Stroke(1, np.array([[0.0, 0.0]])))
+    before = ink.snapshot()
+    ink.apply(Stroke(2, np.array([[5.0, 5.0]])))
+    assert len(before[0]) == 1 and len(ink.snapshot()[0]) == 2
+
+
+def test_inbox_folds_waiting_predictions_but_keeps_teaches_in_order():
+    inbox = Inbox(capacity=10)
+    for seq in range(1, 6):
+        inbox.put_prediction(PredictWork(seq, ()))
+    inbox.put(TeachWork(6, 1, ()))
+    inbox.put_prediction(PredictWork(7, ()))
+    inbox.put_prediction(PredictWork(8, ()))
+    inbox.put(TeachWork(9, 2, ()))
+    got = [inbox.get() for _ in range(4)]
+    assert [(type(w).__name__, w.seq) for w in got] == [
+        ("PredictWork", 5), ("TeachWork", 6), ("PredictWork", 8), ("TeachWork", 9)]
+
+
+def test_inbox_is_bounded_and_counts_what_it_refuses():
+    inbox = Inbox(capacity=3)
+    accepted = [inbox.put(TeachWork(seq, 1, ())) for seq in range(1, 11)]
+    assert accepted == [True] * 3 + [False] * 7
+    inbox.put_prediction(PredictWork(11, ()))
+    inbox.put_prediction(PredictWork(12, ()))  # folds into the single late slot
+    assert len(inbox.items) == 3
+    seqs = [inbox.get().seq for _ in range(3)]
+    assert seqs == [1, 2, 3]
+    notice = inbox.get()
+    assert isinstance(notice, ErrorWork) and notice.error.code == "rate_limited"
+    assert notice.error.extra == {"refused": 7} and notice.seq == 10
+    late = inbox.get()
+    assert isinstance(late, PredictWork) and late.seq == 12
+    assert inbox.put(TeachWork(13, 1, ()))  # drained: accepting again
+    assert inbox.get().seq == 13
+
+
+def test_inbox_keeps_only_the_newest_model_news_and_closes():
+    inbox = Inbox(capacity=2)
+    inbox.put_model(ModelWork(5, {}))
+    inbox.put_model(ModelWork(7, {}))
+    inbox.put_model(ModelWork(6, {}))  # older than the waiting news: ignored
+    assert inbox.get().version == 7
+    inbox.close()
+    assert inbox.get() is None
+
+
+# --- units: rate limits --------------------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand, so bucket arithmetic is exact."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_token_bucket_allows_a_burst_then_the_rate():
+    clock = Clock()
+    bucket = TokenBucket(per_minute=60, burst=3, clock=clock)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    clock.now += 1.0  # one token a second
+    assert bucket.take() and not bucket.take()
+    clock.now += 100.0  # never more than the burst
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_address_buckets_are_per_address_and_forget_idle_ones():
+    clock = Clock()
+    buckets = AddressBuckets(per_minute=6, clock=clock, prune_above=2)  # burst 1
+    assert buckets.take("a") and not buckets.take("a")
+    assert buckets.take("b")
+    clock.now += 60.0  # both full again
+    assert buckets.take("c")  # pruning forgot a and b, which were full
+    assert set(buckets.buckets) == {"c"}
+
+
+def test_connection_counter():
+    counter = ConnectionCounter(limit=2)
+    assert counter.acquire("a") and counter.acquire("a") and not counter.acquire("a")
+    assert counter.acquire("b")
+    counter.release("a")
+    assert counter.acquire("a")
+
+
+# --- live: every message type --------------------------------------------------------------
+
+
+def test_hello_carries_the_model_info(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    hello = ws.recv()
+    assert hello["type"] == "hello" and hello["protocol"] == 1
+    model = hello["model"]
+    for key in ("version", "architecture", "parameters", "accuracy", "samples"):
+        assert key in model
+    assert set(model["accuracy"]) >= {"heldout", "taught"}
+    assert hello["teach"] == {"token_required": False, "authorized": True}
+    assert hello["limits"]["max_points_per_stroke"] == 4000
+
+
+def test_stroke_is_answered_with_a_prediction(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    version = ws.recv()["model"]["version"]
+    points = draw_digit(7)[0]
+    ws.send_json({"type": "stroke", "points": points, "seq": 41})
+    p = ws.recv()
+    assert p["type"] == "prediction" and p["seq"] == 41
+    assert isinstance(p["digit"], int) and 0 <= p["digit"] <= 9
+    assert len(p["probabilities"]) == 10
+    assert abs(sum(p["probabilities"]) - 1.0) < 1e-4
+    assert p["confidence"] == max(p["probabilities"])
+    assert p["probabilities"][p["digit"]] == p["confidence"]
+    assert p["model_version"] == version
+    assert np.array_equal(pixels(p), expected_pixels([points]))
+
+
+def test_stroke_end_undo_clear_and_ink_change_the_ink(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    ws.recv()
+    a, b = [[0, 0], [10, 40]], [[10, 40], [20, 80]]
+    c = [[30, 0], [30, 80]]
+
+    def step(message, strokes):
+        reply = ws.request(message)
+        assert reply["type"] == "prediction"
+        assert np.array_equal(pixels(reply), expected_pixels(strokes)), message
+        return reply
+
+    step({"type": "stroke", "points": a}, [a])
+    step({"type": "stroke", "points": b}, [a + b])  # the same open stroke
+    step({"type": "end"}, [a + b])
+    step({"type": "stroke", "points": c}, [a + b, c])  # a new stroke after pen-up
+    step({"type": "end"}, [a + b, c])
+    step({"type": "undo"}, [a + b])
+    step({"type": "ink", "strokes": [c, a]}, [c, a])
+    empty = step({"type": "clear"}, [])
+    assert empty["digit"] is None and empty["confidence"] is None
+    assert empty["probabilities"] is None and isinstance(empty["model_version"], int)
+    assert not pixels(empty).any()
+    step({"type": "ink", "strokes": [a]}, [a])
+    assert step({"type": "undo"}, [])["digit"] is None
+    assert step({"type": "undo"}, [])["digit"] is None
+
+
+def test_messages_without_seq_are_answered_with_null_seq(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    ws.recv()
+    ws.send_json({"type": "stroke", "points": [[0, 0], [1, 1]]})
+    assert ws.recv()["seq"] is None
+
+
+def test_teach_is_acknowledged_after_commit_and_keeps_the_ink(make_live_server, ws_connect):
+    server = make_live_server(GUARD_DROP=100)
+    ws = ws_connect(server)
+    hello = ws.recv()
+    v0, samples0 = hello["model"]["version"], hello["model"]["samples"]
+    strokes = draw_digit(1)
+    before = ws.request({"type": "ink", "strokes": strokes})
+    taught = ws.request({"type": "teach", "label": 1})
+    assert taught["type"] == "taught"
+    assert taught["label"] == 1 and taught["predicted"] == before["digit"]
+    assert taught["model_version"] == v0 + 1
+    assert taught["samples"] == samples0 + 1
+    assert set(taught["accuracy"]) == {"heldout", "taught"}
+    assert 0.0 <= taught["accuracy"]["heldout"] <= 1.0
+    # Acknowledged means stored: the store already has it.
+    hub = server.app.extensions["inkling"].hub
+    assert hub.store.sample_count() == samples0 + 1
+    assert hub.info()["version"] == v0 + 1
+    # The ink is unchanged by a teach; the next prediction uses the new version.
+    after = ws.request({"type": "end"})
+    assert np.array_equal(pixels(after), pixels(before))
+    assert after["model_version"] == v0 + 1
+
+
+def test_teach_without_ink_is_no_ink(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    ws.recv()
+    reply = ws.request({"type": "teach", "label": 4})
+    assert reply["type"] == "error" and reply["code"] == "no_ink"
+    ws.request({"type": "stroke", "points": [[0, 0], [5, 5]]})
+    ws.request({"type": "clear"})
+    assert ws.request({"type": "teach", "label": 4})["code"] == "no_ink"
+
+
+def test_a_teach_reaches_every_other_connection(make_live_server, ws_connect):
+    server = make_live_server(GUARD_DROP=100)
+    teacher, watcher, other = (ws_connect(server) for _ in range(3))
+    v0 = teacher.recv()["model"]["version"]
+    watcher.recv()
+    other.recv()
+    teacher.request({"type": "ink", "strokes": draw_digit(0)})
+    taught = teacher.request({"type": "teach", "label": 0})
+    for ws in (watcher, other):
+        news = ws.recv(timeout=1.0)  # the contract: within a second
+        assert news == {"type": "model", "model_version": v0 + 1,
+                        "accuracy": taught["accuracy"]}
+
+
+def test_teacher_gets_no_model_message_for_its_own_teach(make_live_server, ws_connect):
+    server = make_live_server(GUARD_DROP=100)
+    ws = ws_connect(server)
+    ws.recv()
+    ws.send_json({"type": "ink", "strokes": draw_digit(3), "seq": 1})
+    ws.send_json({"type": "teach", "label": 3, "seq": 2})
+    ws.send_json({"type": "end", "seq": 3})
+    kinds = []
+    while not kinds or kinds[-1] != ("prediction", 3):
+        m = ws.recv()
+        kinds.append((m["type"], m["seq"]))
+    assert kinds == [("prediction", 1), ("taught", 2), ("prediction", 3)]
+
+
+# --- live: errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("frame", "code", "seq"), BAD_MESSAGES, ids=BAD_IDS)
+def test_every_error_is_answered_and_the_connection_stays_open(live_server, ws_connect, frame,
+                                                               code, seq):
+    ws = ws_connect(live_server)
+    ws.recv()
+    ws.send_text(frame)
+    error = ws.recv()
+    assert error["type"] == "error" and error["code"] == code and error["seq"] == seq
+    assert isinstance(error["message"], str) and len(error["message"]) > 10
+    ok = ws.request({"type": "stroke", "points": [[0, 0], [3, 9]]})
+    assert ok["type"] == "prediction" and ok["digit"] is not None
+
+
+def test_binary_frame_is_a_bad_message(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    ws.recv()
+    ws.send_bytes(b'{"type":"end"}')
+    assert ws.recv()["code"] == "bad_message"
+    assert ws.request({"type": "end"})["type"] == "prediction"
+
+
+def test_growing_a_drawing_past_its_limits_is_too_large(make_live_server, ws_connect):
+    server = make_live_server(MAX_POINTS_PER_STROKE=10, MAX_POINTS_PER_DRAWING=15, MAX_STROKES=3)
+    ws = ws_connect(server)
+    ws.recv()
+    six = [[i, i] for i in range(6)]
+    assert ws.request({"type": "stroke", "points": six})["type"] == "prediction"
+    assert ws.request({"type": "stroke", "points": six})["code"] == "too_large"  # 12 > 10
+    ws.request({"type": "end"})
+    assert ws.request({"type": "stroke", "points": six})["type"] == "prediction"
+    ws.request({"type": "end"})
+    assert ws.request({"type": "stroke", "points": six})["code"] == "too_large"  # 18 > 15
+    assert ws.request({"type": "stroke", "points": [[0, 0]]})["type"] == "prediction"
+    ws.request({"type": "end"})
+    assert ws.request({"type": "stroke", "points": [[1, 1]]})["code"] == "too_large"  # 4th
+    # The ink is what it was before the refused messages.
+    last = ws.request({"type": "end"})
+    assert np.array_equal(pixels(last), expected_pixels([six, six, [[0, 0]]]))
+
+
+def test_a_message_over_the_size_limit_closes_with_1009(make_live_server, ws_connect):
+    server = make_live_server(MAX_MESSAGE_BYTES=4096)
+    ws = ws_connect(server)
+    ws.recv()
+    ws.send_json({"type": "ink", "strokes": [[[1, 1]] * 400]})  # ~3 KB: fine
+    assert ws.recv()["type"] == "prediction"
+    ws.send_json({"type": "ink", "strokes": [[[1, 1]] * 1000]})  # ~7 KB
+    assert ws.wait_closed() == 1009
+
+
+def test_a_teach_rolled_back_by_the_guard_is_rejected_with_a_reason(make_live_server,
+                                                                     ws_connect):
+    # With a zero guard, any teach that lowers held-out accuracy at all is rolled back;
+    # among wrong labels taught again and again, some must.
+    server = make_live_server(GUARD_DROP=0, RATE_LIMITS=False)
+    ws = ws_connect(server)
+    v0 = ws.recv()["model"]["version"]
+    ws.request({"type": "ink", "strokes": draw_digit(1)})
+    replies = [ws.request({"type": "teach", "label": 8}) for _ in range(30)]
+    rejected = [r for r in replies if r["type"] == "error"]
+    assert rejected, "30 wrong teaches with a zero guard were all accepted"
+    for r in rejected:
+        assert r["code"] == "rejected" and "held-out" in r["message"]
+    taught = [r for r in replies if r["type"] == "taught"]
+    assert server.app.extensions["inkling"].hub.version == v0 + len(taught)
+    assert ws.request({"type": "end"})["type"] == "prediction"
+
+
+# --- live: folding -------------------------------------------------------------------------
+
+
+def test_a_burst_is_folded_and_its_last_message_answered_with_its_own_seq(live_server,
+                                                                          ws_connect):
+    ws = ws_connect(live_server)
+    ws.recv()
+    n = 300
+    points = [[float(i), float((i * 7) % 50)] for i in range(n)]
+    # One write: the server sees the whole burst at once.
+    ws.send_burst({"type": "stroke", "points": [p], "seq": i + 1} for i, p in enumerate(points))
+    seqs = []
+    while not seqs or seqs[-1] != n:
+        m = ws.recv()
+        assert m["type"] == "prediction"
+        seqs.append(m["seq"])
+        last = m
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert len(seqs) < n, "a burst sent in one write was answered message by message"
+    assert np.array_equal(pixels(last), expected_pixels([points]))
+
+
+def test_teaches_in_a_burst_are_all_answered_in_order(make_live_server, ws_connect):
+    server = make_live_server(GUARD_DROP=100)
+    ws = ws_connect(server)
+    v0 = ws.recv()["model"]["version"]
+    burst = []
+    for i in range(5):
+        burst.append({"type": "ink", "strokes": draw_digit(i), "seq": 2 * i + 1})
+        burst.append({"type": "teach", "label": i, "seq": 2 * i + 2})
+    for m in burst:
+        ws.send_json(m)
+    taught = []
+    while len(taught) < 5:
+        m = ws.recv()
+        if m["type"] == "taught":
+            taught.append(m)
+        else:
+            assert m["type"] == "prediction"
+    assert [t["seq"] for t in taught] == [2, 4, 6, 8, 10]
+    assert [t["label"] for t in taught] == [0, 1, 2, 3, 4]
+    assert [t["model_version"] for t in taught] == [v0 + 1 + i for i in range(5)]
+
+
+def test_a_flood_of_teaches_is_refused_not_queued(make_live_server, ws_connect):
+    server = make_live_server(RATE_LIMITS=False, INBOX_SIZE=4, GUARD_DROP=100)
+    ws = ws_connect(server)
+    v0 = ws.recv()["model"]["version"]
+    ws.send_json({"type": "ink", "strokes": draw_digit(2), "seq": 1})
+    n = 50
+    ws.send_burst([{"type": "teach", "label": 2, "seq": 2 + i} for i in range(n)]
+                  + [{"type": "undo", "seq": 100}])
+    taught = refused = 0
+    while True:
+        m = ws.recv()
+        if m["type"] == "taught":
+            taught += 1
+        elif m["type"] == "error":
+            assert m["code"] == "rate_limited"
+            refused += m["refused"]
+        elif m["type"] == "prediction" and m["seq"] == 100:
+            break
+    assert taught + refused == n and refused > 0
+    assert server.app.extensions["inkling"].hub.version == v0 + taught
+    assert m["digit"] is None  # the undo after the flood was applied and answered
+
+
+# --- live: rate limits ---------------------------------------------------------------------
+
+
+def test_teaches_per_connection_are_rate_limited(make_live_server, ws_connect):
+    server = make_live_server(TEACHES_PER_MINUTE_PER_CONNECTION=6, GUARD_DROP=100)  # burst 1
+    ws = ws_connect(server)
+    ws.recv()
+    ws.request({"type": "ink", "strokes": draw_digit(5)})
+    assert ws.request({"type": "teach", "label": 5})["type"] == "taught"
+    limited = ws.request({"type": "teach", "label": 5})
+    assert limited["type"] == "error" and limited["code"] == "rate_limited"
+    assert ws.request({"type": "end"})["type"] == "prediction"  # still open
+
+
+def test_teaches_per_address_are_rate_limited(make_live_server, ws_connect):
+    server = make_live_server(TEACHES_PER_MINUTE_PER_ADDRESS=6, GUARD_DROP=100)  # burst 1
+    first, second = ws_connect(server), ws_connect(server)
+    for ws in (first, second):
+        ws.recv()
+        ws.request({"type": "ink", "strokes": draw_digit(6)})
+    assert first.request({"type": "teach", "label": 6})["type"] == "taught"
+    assert second.request({"type": "teach", "label": 6})["code"] == "rate_limited"
+
+
+def test_rate_limits_off_lets_bulk_teaching_through(make_live_server, ws_connect):
+    server = make_live_server(RATE_LIMITS=False, TEACHES_PER_MINUTE_PER_CONNECTION=6,
+                              TEACHES_PER_MINUTE_PER_ADDRESS=6, CONNECTIONS_PER_ADDRESS=1,
+                              GUARD_DROP=100)
+    clients = [ws_connect(server) for _ in range(3)]  # beyond 1 per address: fine
+    for ws in clients:
+        ws.recv()
+    clients[0].request({"type": "ink", "strokes": draw_digit(7)})
+    replies = [clients[0].request({"type": "teach", "label": 7}) for _ in range(4)]
+    assert [r["type"] for r in replies] == ["taught"] * 4
+
+
+def test_open_connections_per_address_are_limited(make_live_server, ws_connect):
+    server = make_live_server(CONNECTIONS_PER_ADDRESS=2)
+    first, second = ws_connect(server), ws_connect(server)
+    first.recv()
+    second.recv()
+    with pytest.raises(HandshakeRejected) as caught:
+        ws_connect(server)
+    assert caught.value.status == 429
+    assert caught.value.json()["code"] == "rate_limited"
+    first.close()
+    # The session frees its slot as it ends.
+    assert server.app.extensions["inkling"].wait_for_sessions(1, timeout=10)
+    assert ws_connect(server).recv()["type"] == "hello"
+
+
+# --- live: teach token ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def token_server(make_live_server):
+    return make_live_server(TEACH_TOKEN="s3cret", GUARD_DROP=100)
+
+
+def test_with_a_token_set_predicting_stays_open_and_teaching_needs_it(token_server, ws_connect):
+    ws = ws_connect(token_server)
+    hello = ws.recv()
+    assert hello["teach"] == {"token_required": True, "authorized": False}
+    assert ws.request({"type": "ink", "strokes": draw_digit(9)})["type"] == "prediction"
+    assert ws.request({"type": "teach", "label": 9})["code"] == "unauthorized"
+    assert ws.request({"type": "teach", "label": 9, "token": "wrong"})["code"] == "unauthorized"
+    assert ws.request({"type": "teach", "label": 9, "token": "s3cret"})["type"] == "taught"
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_the_token_can_be_given_at_the_handshake(token_server, ws_connect, how):
+    if how == "header":
+        ws = ws_connect(token_server.ws_url, headers={"Authorization": "Bearer s3cret"})
+    else:
+        ws = ws_connect(token_server.ws_url + "?token=s3cret")
+    assert ws.recv()["teach"]["authorized"] is True
+    ws.request({"type": "ink", "strokes": draw_digit(4)})
+    assert ws.request({"type": "teach", "label": 4})["type"] == "taught"
+
+
+def test_a_wrong_handshake_token_still_connects_but_cannot_teach(token_server, ws_connect):
+    ws = ws_connect(token_server.ws_url + "?token=nope")
+    assert ws.recv()["teach"]["authorized"] is False
+    ws.request({"type": "ink", "strokes": draw_digit(4)})
+    assert ws.request({"type": "teach", "label": 4})["code"] == "unauthorized"
+
+
+# --- live: origin check --------------------------------------------------------------------
+
+
+def test_a_foreign_origin_is_refused(live_server, ws_connect):
+    with pytest.raises(HandshakeRejected) as caught:
+        ws_connect(live_server, headers={"Origin": "https://evil.example"})
+    assert caught.value.status == 403
+    body = caught.value.json()
+    assert body["type"] == "error" and body["code"] == "forbidden_origin"
+
+
+@pytest.mark.parametrize("origin", [None, "same", "same-https"])
+def test_same_origin_and_no_origin_are_served(live_server, ws_connect, origin):
+    host = f"127.0.0.1:{live_server.port}"
+    headers = {None: {}, "same": {"Origin": f"http://{host}"},
+               "same-https": {"Origin": f"https://{host}"}}[origin]
+    assert ws_connect(live_server, headers=headers).recv()["type"] == "hello"
+
+
+def test_allowed_origins_come_from_the_config(make_live_server, ws_connect):
+    server = make_live_server(ALLOWED_ORIGINS=("https://draw.example",))
+    ok = ws_connect(server, headers={"Origin": "https://draw.example"})
+    assert ok.recv()["type"] == "hello"
+    with pytest.raises(HandshakeRejected):
+        ws_connect(server, headers={"Origin": "https://other.example"})
+
+
+# --- live: shutdown ------------------------------------------------------------------------
+
+
+def test_shutdown_closes_every_socket_with_1001_and_refuses_new_ones(make_live_server,
+                                                                     ws_connect):
+    server = make_live_server()
+    clients = [ws_connect(server) for _ in range(3)]
+    for ws in clients:
+        ws.recv()
+    clients[0].send_json({"type": "stroke", "points": [[0, 0], [1, 1]], "seq": 1})
+    runtime = server.app.extensions["inkling"]
+    runtime.shutdown()
+    for ws in clients:
+        assert ws.wait_closed() == 1001
+    with pytest.raises(HandshakeRejected) as caught:
+        ws_connect(server)
+    assert caught.value.status == 503
+    assert runtime.wait_for_sessions(0, timeout=10)
+
+
+def test_closed_clients_leave_no_session_behind(live_server, ws_connect):
+    runtime = live_server.app.extensions["inkling"]
+    ws = ws_connect(live_server)
+    ws.recv()
+    assert len(runtime.sessions) == 1
+    ws.close()
+    assert runtime.wait_for_sessions(0, timeout=10), "the session outlived its socket"
+    with pytest.raises(Closed):
+        ws.recv(timeout=0.1)
