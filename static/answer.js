@@ -95,12 +95,12 @@ export class AnswerView {
     this.clearSeen();
   }
 
-  /** Show a prediction message; null digit means no ink. */
+  /** Show a prediction message (null digit: no ink); returns the image's inked pixel count. */
   show(prediction) {
     const state = verdictState(prediction);
     if (state === 'empty') {
       this.showEmpty();
-      return;
+      return 0;
     }
     const pct = Math.round(prediction.confidence * 100);
     this.verdict.dataset.state = state;
@@ -108,7 +108,9 @@ export class AnswerView {
     this.digit.textContent = String(prediction.digit);
     this.text.textContent = state === 'sure' ? `${pct}% sure` : `Not sure. Maybe a ${prediction.digit}? (${pct}%)`;
     this.setBars(prediction.probabilities, prediction.digit);
-    this.drawSeen(decodeImage(prediction.image));
+    const pixels = decodeImage(prediction.image);
+    this.drawSeen(pixels);
+    return pixels ? pixels.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) : 0;
   }
 
   /** Speak the settled answer once, when the pen is up. */

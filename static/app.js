@@ -36,12 +36,15 @@ let teach = null; // the teach waiting for its answer: {seq, label, timer}
 let noticeTimer = 0;
 let countdownTimer = 0;
 let modelRefresh = null;
+let teachClosed = ''; // why this page may not teach (a token is needed), or ''
 
 // A window onto the page's state for tests and the curious; read-only by convention.
 const debug = {
   predictions: 0, // prediction messages received
   shown: 0, // predictions that were fresh enough to be shown
-  last: null, // {seq, digit, confidence} of the last shown prediction
+  shownWhileDrawing: 0, // of those, the ones shown while a pen was down
+  answeredSeq: 0, // the highest seq a prediction has answered
+  last: null, // {seq, digit, confidence, inkPixels} of the last shown prediction
   connection: 'connecting',
   hellos: 0,
   taught: 0,
@@ -60,7 +63,7 @@ window.__inkling = debug;
 
 const answer = new AnswerView(document);
 const stats = new StatsView(document);
-const socket = new LiveSocket(socketUrl(), {
+const socket = new LiveSocket(socketUrl(window.location, teachToken), {
   onOpen: resendInk,
   onMessage: receive,
   onClose: lostConnection,
@@ -147,6 +150,10 @@ function clear() {
 function teachAs(label) {
   if (teach || pad.isDrawing) return;
   flash(label, 'is-pressed');
+  if (teachClosed) {
+    say(teachClosed, 'error');
+    return;
+  }
   if (pad.isEmpty) {
     say('Draw a digit first, then tell me which one it is.', 'info');
     return;
@@ -200,6 +207,8 @@ function receive(msg) {
     case 'hello':
       debug.hellos += 1;
       if (msg.model) stats.update(modelInfo(msg.model));
+      teachClosed = teachRefusal(msg.teach);
+      body.dataset.teachClosed = String(Boolean(teachClosed));
       break;
     case 'prediction':
       prediction(msg);
@@ -209,6 +218,8 @@ function receive(msg) {
       break;
     case 'model':
       stats.update({ version: msg.model_version, accuracy: msg.accuracy, samples: msg.samples });
+      // The push may not carry the taught count; the API has it.
+      if (!Number.isInteger(msg.samples)) refreshModel();
       break;
     case 'error':
       problem(msg);
@@ -216,6 +227,14 @@ function receive(msg) {
     default:
       break; // newer servers may say more; unknown messages are not an error
   }
+}
+
+/** Why teaching is refused on this connection (hello's `teach` field), or ''. */
+function teachRefusal(teachInfo) {
+  if (!teachInfo || !teachInfo.token_required || teachInfo.authorized) return '';
+  return teachToken
+    ? 'The teach token in this page’s address was not accepted, so it cannot teach. Reading still works.'
+    : 'Teaching needs a token on this server (open the page with ?token=…). Reading still works.';
 }
 
 /** The {version, accuracy, samples} of a GET /api/model body or a hello's model. */
@@ -226,6 +245,7 @@ function modelInfo(model) {
 function prediction(msg) {
   debug.predictions += 1;
   body.dataset.predictions = String(debug.predictions);
+  if (Number.isInteger(msg.seq)) debug.answeredSeq = Math.max(debug.answeredSeq, msg.seq);
   if (Number.isInteger(msg.seq) && msg.seq < staleBelow) return;
   if (Number.isInteger(msg.model_version) && stats.modelVersion !== null && msg.model_version > stats.modelVersion) {
     refreshModel();
@@ -236,9 +256,10 @@ function prediction(msg) {
     return;
   }
   debug.shown += 1;
-  debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence };
+  if (pad.isDrawing) debug.shownWhileDrawing += 1;
   body.dataset.shown = String(debug.shown);
-  answer.show(msg);
+  const inkPixels = answer.show(msg);
+  debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, inkPixels };
   if (!pad.isDrawing && Number.isInteger(msg.seq) && msg.seq >= settledFrom) answer.announce(msg);
 }
 

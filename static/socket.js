@@ -9,10 +9,11 @@
 
 import { RECONNECT_BASE_MS, RECONNECT_MAX_MS } from './config.js';
 
-/** The /ws address of the server that served this page (ws: or wss: to match). */
-export function socketUrl(loc = window.location) {
+/** The /ws address of the server that served this page (ws: or wss: to match), with a teach token if given. */
+export function socketUrl(loc = window.location, token = null) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${loc.host}/ws`;
+  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  return `${scheme}//${loc.host}/ws${query}`;
 }
 
 /** Delay before reconnect attempt n (1, 2, ...): exponential, capped, half jittered. */
