@@ -230,8 +230,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_mapping(settings_from_env(os.environ))
     app.config.from_mapping(test_config)
-    # Derived settings, unless a layer above set them explicitly.
-    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["MAX_MESSAGE_BYTES"])
+    # Derived settings, unless a layer above set them explicitly (Flask's own default
+    # for MAX_CONTENT_LENGTH is None: no limit).
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_MESSAGE_BYTES"]
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
         "max_message_size": app.config["MAX_MESSAGE_BYTES"],
         "ping_interval": app.config["PING_INTERVAL"] or None,

@@ -78,23 +78,24 @@ sock = Sock()
 # --- presenting results ------------------------------------------------------------------
 
 
-def image_base64(image: np.ndarray) -> str:
-    """Return the base64 of the 784 uint8 pixels of a float32 (28, 28) image, row-major."""
-    return base64.b64encode(to_uint8(image).tobytes()).decode("ascii")
-
-
 def prediction_fields(hub, image: np.ndarray) -> dict:
-    """Return the prediction fields for a float32 (28, 28) image; nulls for an empty one."""
-    if not image.any():
+    """Return the prediction fields for a float32 (28, 28) image; nulls for an empty one.
+
+    The network is shown the image quantised to uint8, exactly the pixels sent back in
+    ``image`` (and stored by a teach), so "what the network saw" is literally true.
+    """
+    pixels = to_uint8(image)
+    encoded = base64.b64encode(pixels.tobytes()).decode("ascii")
+    if not pixels.any():
         return {"digit": None, "confidence": None, "probabilities": None,
-                "model_version": hub.version, "image": image_base64(image)}
-    p = hub.predict(image)
+                "model_version": hub.version, "image": encoded}
+    p = hub.predict(pixels.astype(np.float32) / np.float32(255.0))
     return {
         "digit": int(p.digit),
         "confidence": round(float(p.confidence), 6),
         "probabilities": [round(float(x), 6) for x in p.probabilities],
         "model_version": int(p.model_version),
-        "image": image_base64(image),
+        "image": encoded,
     }
 
 
