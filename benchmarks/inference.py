@@ -1,0 +1,106 @@
+"""Inference speed of the shipped models: batch-1 latency p50/p99 and batch-1000 throughput.
+
+Usage: python benchmarks/inference.py [--threads N] [--seconds S]
+
+The app classifies one drawing at a time while the user draws, so the number that
+matters is the latency of ``predict_proba`` on a single 28x28 image (temperature and
+softmax included); batch-1000 throughput matters for evaluation. Both are measured
+on the shipped weights (network/pretrained/cnn.npz, mlp.npz) when present, otherwise
+on freshly initialised networks of the same architecture (the arithmetic is the same;
+the script says which). Percentiles come from one timing per call after a warm-up;
+the trade-off is a few hundred nanoseconds of timer overhead per call, small next
+to the ~0.1-1 ms being measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (default: the library's own default)")
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="time budget for the batch-1 calls of each model")
+    return parser.parse_args(argv)
+
+
+ARGS = parse_args()
+if ARGS.threads:  # must happen before numpy (and its BLAS) is imported
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from network.data import load_subset, to_float  # noqa: E402
+from network.model import (  # noqa: E402
+    DEFAULT_MODEL_PATH,
+    MLP_MODEL_PATH,
+    build_cnn,
+    build_mlp,
+    load_model,
+)
+
+
+def shipped_or_fresh(path, build):
+    """The model at path if it exists, else a fresh one; and a word saying which."""
+    if Path(path).is_file():
+        return load_model(path), f"shipped {Path(path).name}"
+    return build(np.random.default_rng(0)), "fresh weights (no shipped file)"
+
+
+def latencies(model, image, seconds, max_calls=20000, warmup=200):
+    """Seconds per predict_proba call on one image, one timing per call."""
+    for _ in range(warmup):
+        model.predict_proba(image)
+    times, deadline = [], time.perf_counter() + seconds
+    while len(times) < max_calls and time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        model.predict_proba(image)
+        times.append(time.perf_counter() - t0)
+    return np.array(times)
+
+
+def throughput(model, images, repeats=5):
+    """Median images/s of predict_proba on the whole batch."""
+    model.predict_proba(images)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict_proba(images)
+        rates.append(len(images) / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main():
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, threads {ARGS.threads or 'default'}, "
+          f"load average {os.getloadavg()[0]:.2f} (before; a busy machine raises every figure)\n")
+    subset = load_subset()
+    batch = to_float(subset.heldout_x[:1000])            # real MNIST test digits
+    image = batch[:1]                                      # (1, 28, 28): one drawing
+    p50 = {}
+    for name, path, build in (("CNN", DEFAULT_MODEL_PATH, build_cnn),
+                              ("MLP", MLP_MODEL_PATH, build_mlp)):
+        model, source = shipped_or_fresh(path, build)
+        t = latencies(model, image, ARGS.seconds)
+        p50[name] = float(np.percentile(t, 50))
+        rate = throughput(model, batch)
+        print(f"{name} ({source}, {model.n_parameters:,d} parameters)")
+        p99 = float(np.percentile(t, 99))
+        print(f"  batch 1:    p50 {1e3 * p50[name]:.3f} ms   p99 {1e3 * p99:.3f} ms"
+              f"   ({len(t):,d} calls)")
+        print(f"  batch 1000: {rate:,.0f} images/s ({1e3 * len(batch) / rate:.1f} ms per batch)")
+        print(f"  batching gain: {rate * p50[name]:.1f}x the batch-1 rate\n", flush=True)
+    print(f"same-run ratio: CNN / MLP batch-1 latency (p50) {p50['CNN'] / p50['MLP']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
