@@ -1,0 +1,186 @@
+"""The real ``gunicorn`` command (as in the README) with two workers and real sockets.
+
+Concurrent teaches across workers, kill -9 right after acknowledgements, and the
+close code 1001 on SIGTERM and on a reload.  Each test starts gunicorn from the
+repository root with ``INKLING_BIND=127.0.0.1:0`` and a fresh ``INKLING_INSTANCE_PATH``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import threading
+import time
+import urllib.request
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import WAIT, Closed, draw_digit
+
+from webapp.store import SQLiteStore
+
+pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
+
+BULK = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100"}
+"""Teaching in bulk: no rate limits, and no guard (these tests count versions, and the
+guard may legitimately roll back a teach of the crude test drawings)."""
+
+
+def get(url: str):
+    """GET a URL; return parsed JSON, or the raw bytes for non-JSON bodies."""
+    with urllib.request.urlopen(url, timeout=WAIT) as response:
+        body = response.read()
+        if response.headers.get_content_type() == "application/json":
+            return json.loads(body)
+        return body
+
+
+def labels_stored(url: str) -> list[int]:
+    """Return the labels of /api/samples.npz."""
+    with np.load(io.BytesIO(get(url + "/api/samples.npz"))) as data:
+        return data["labels"].tolist()
+
+
+def test_eight_connections_teaching_ten_times_at_once(make_gunicorn, ws_connect):
+    server = make_gunicorn(**BULK)
+    start = get(server.url + "/api/model")["version"]
+    clients = [ws_connect(server) for _ in range(8)]
+    for ws in clients:
+        assert ws.recv()["type"] == "hello"
+    go = threading.Barrier(len(clients))
+    results: dict[int, list] = {}
+    failures: list = []
+
+    def teach_ten(i, ws):
+        try:
+            burst = []
+            for k in range(10):
+                digit = (i + k) % 10
+                burst += [{"type": "ink", "strokes": draw_digit(digit), "seq": 2 * k + 1},
+                          {"type": "teach", "label": digit, "seq": 2 * k + 2}]
+            go.wait(WAIT)
+            ws.send_burst(burst)
+            got = []
+            while len(got) < 10:
+                m = ws.recv(timeout=120)
+                assert m["type"] != "error", m
+                if m["type"] in ("taught", "model"):
+                    got.append(m)
+            results[i] = got
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=teach_ten, args=(i, ws)) for i, ws in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not failures, failures
+    taught = [m for got in results.values() for m in got if m["type"] == "taught"]
+    assert len(taught) == 80
+    versions = sorted(m["model_version"] for m in taught)
+    assert versions == list(range(start + 1, start + 81)), "each teach makes exactly one version"
+    final = start + 80
+
+    # Every connection ends up seeing the final version, wherever it was taught.
+    for i, ws in enumerate(clients):
+        seen = max(m["model_version"] for m in results[i])
+        deadline = time.monotonic() + 5.0
+        while seen < final:
+            m = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+            if m["type"] in ("model", "taught"):
+                seen = max(seen, m["model_version"])
+        assert seen == final
+        assert ws.request({"type": "end"})["model_version"] == final
+
+    info = get(server.url + "/api/model")
+    assert info["version"] == final and info["samples"] == 80
+    assert len(labels_stored(server.url)) == 80
+
+
+def test_kill_9_right_after_acknowledgements_loses_nothing(make_gunicorn, ws_connect, tmp_path):
+    instance = tmp_path / "instance"
+    server = make_gunicorn(instance, **BULK)
+    acked: list[dict] = []
+    cond = threading.Condition()
+    clients = [ws_connect(server) for _ in range(4)]
+    for ws in clients:
+        ws.recv()
+
+    def teach_until_killed(i, ws):
+        k = 0
+        try:
+            while True:
+                digit = (i + k) % 10
+                ws.send_json({"type": "ink", "strokes": draw_digit(digit)})
+                reply = ws.request({"type": "teach", "label": digit}, timeout=120)
+                assert reply["type"] == "taught", reply
+                with cond:
+                    acked.append(reply)
+                    cond.notify_all()
+                k += 1
+        except (Closed, OSError, TimeoutError):
+            pass  # the server was killed under us
+
+    threads = [threading.Thread(target=teach_until_killed, args=(i, ws), daemon=True)
+               for i, ws in enumerate(clients)]
+    for t in threads:
+        t.start()
+    with cond:
+        assert cond.wait_for(lambda: len(acked) >= 24, timeout=300)
+    server.kill9()  # the whole process group, while other teaches are in flight
+    for t in threads:
+        t.join(WAIT)
+    snapshot = list(acked)  # every acknowledgement the clients received
+
+    again = make_gunicorn(instance, **BULK)
+    assert get(again.url + "/healthz")["status"] == "ok"
+    info = get(again.url + "/api/model")
+    assert info["version"] >= max(m["model_version"] for m in snapshot)
+    assert info["samples"] >= len(snapshot)
+    stored = Counter(labels_stored(again.url))
+    for label, n in Counter(m["label"] for m in snapshot).items():
+        assert stored[label] >= n, f"acknowledged teaches of {label} are missing"
+    with SQLiteStore.in_folder(instance) as store:
+        assert store.integrity_check() == "ok"
+        assert set(m["model_version"] for m in snapshot) <= set(range(1, info["version"] + 1))
+    ws = ws_connect(again)
+    assert ws.recv()["model"]["version"] == info["version"]
+    assert ws.request({"type": "ink", "strokes": draw_digit(1)})["digit"] is not None
+
+
+def test_sigterm_closes_every_socket_with_1001_and_the_workers_exit(make_gunicorn,
+                                                                     ws_connect):
+    # A long grace period: without the shutdown hook the workers would sit in it.
+    server = make_gunicorn(INKLING_GRACEFUL_TIMEOUT="60")
+    clients = [ws_connect(server) for _ in range(6)]
+    for ws in clients:
+        ws.recv()
+    clients[0].request({"type": "stroke", "points": [[0, 0], [4, 9]]})  # mid-drawing
+    started = time.monotonic()
+    server.signal(signal.SIGTERM)
+    for ws in clients:
+        assert ws.wait_closed(timeout=20) == 1001
+    assert server.wait(timeout=30) == 0
+    assert time.monotonic() - started < 30, "the workers waited out their grace period"
+    assert "Traceback" not in server.log()
+
+
+def test_a_reload_closes_old_sockets_with_1001_and_new_workers_serve(make_gunicorn,
+                                                                      ws_connect):
+    server = make_gunicorn(INKLING_GRACEFUL_TIMEOUT="60")
+    old_workers = server.worker_pids()
+    clients = [ws_connect(server) for _ in range(4)]
+    for ws in clients:
+        ws.recv()
+    server.signal(signal.SIGHUP)
+    for ws in clients:
+        assert ws.wait_closed(timeout=30) == 1001
+    server.wait_for_log(server.READY, count=4, timeout=120)  # two new workers
+    assert server.worker_pids() - old_workers
+    fresh = ws_connect(server)
+    assert fresh.recv()["type"] == "hello"
+    assert fresh.request({"type": "ink", "strokes": draw_digit(7)})["type"] == "prediction"
+    server.wait_for_log(r"Worker exiting \(pid", count=2, timeout=30)
