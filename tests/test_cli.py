@@ -195,7 +195,8 @@ def test_usage_errors_exit_2_without_traceback(capsys):
 
 def test_as_a_real_process(data_dir, model_path, tmp_path):
     """The module entry point: exit codes and streams as a shell sees them."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # one BLAS thread: on a busy 2-core machine more threads only fight each other
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "webapp.cli", *args], cwd=tmp_path,

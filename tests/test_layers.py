@@ -257,8 +257,8 @@ def test_cnn_gradient_through_the_loss(rng):
     for layer in model.layers:   # non-zero biases so that their gradients are exercised too
         if "b" in layer.params:
             layer.params["b"] = (0.1 * rng.standard_normal(layer.params["b"].shape))
-    x = rng.uniform(0, 1, (2, 28, 28))
-    check_model(model, x, np.array([3, 7]), rng, max_coords=8)
+    x = rng.uniform(0, 1, (1, 28, 28))     # one image: ~100 float64 forwards stay cheap
+    check_model(model, x, np.array([3]), rng, max_coords=8)
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
