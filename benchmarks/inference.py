@@ -1,6 +1,6 @@
 """Inference speed of the shipped models: batch-1 latency p50/p99 and batch-1000 throughput.
 
-Usage: python benchmarks/inference.py [--threads N] [--seconds S]
+Usage: python benchmarks/inference.py [--threads N] [--seconds S] [--fresh]
 
 The app classifies one drawing at a time while the user draws, so the number that
 matters is the latency of ``predict_proba`` on a single 28x28 image (temperature and
@@ -26,6 +26,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads (default: the library's own default)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore the shipped files and time freshly built networks")
     parser.add_argument("--seconds", type=float, default=8.0,
                         help="time budget for the batch-1 calls of each model")
     return parser.parse_args(argv)
@@ -51,10 +53,16 @@ from network.model import (  # noqa: E402
 
 
 def shipped_or_fresh(path, build):
-    """The model at path if it exists, else a fresh one; and a word saying which."""
-    if Path(path).is_file():
-        return load_model(path), f"shipped {Path(path).name}"
-    return build(np.random.default_rng(0)), "fresh weights (no shipped file)"
+    """The model at path if it exists, else a fresh one; and words saying which and what."""
+    if Path(path).is_file() and not ARGS.fresh:
+        model, source = load_model(path), f"shipped {Path(path).name}"
+    else:
+        why = "--fresh" if ARGS.fresh else "no shipped file"
+        model, source = build(np.random.default_rng(0)), f"fresh weights ({why})"
+    kinds = [c["type"] for c in model.architecture()]
+    shape = (f"{kinds.count('Conv2D')} conv + {kinds.count('Dense')} dense layers, "
+             f"{model.n_parameters:,d} parameters")
+    return model, f"{source}: {shape}"
 
 
 def latencies(model, image, seconds, max_calls=20000, warmup=200):
@@ -93,7 +101,9 @@ def main():
         t = latencies(model, image, ARGS.seconds)
         p50[name] = float(np.percentile(t, 50))
         rate = throughput(model, batch)
-        print(f"{name} ({source}, {model.n_parameters:,d} parameters)")
+        print(f"{name} ({source})")
+        if name == "CNN" and "Conv2D" not in str(model.architecture()):
+            print("  WARNING: this file holds no convolution; it is not the CNN")
         p99 = float(np.percentile(t, 99))
         print(f"  batch 1:    p50 {1e3 * p50[name]:.3f} ms   p99 {1e3 * p99:.3f} ms"
               f"   ({len(t):,d} calls)")
