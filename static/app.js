@@ -33,6 +33,7 @@ let settledFrom = 0; // seq of the latest pen-up: answers from here on are final
 let pendingPoints = []; // drawn, not yet sent
 let flushFrame = 0;
 let teach = null; // the teach waiting for its answer: {seq, label, timer}
+let lateTeachSeq = null; // a teach the page stopped waiting for
 let noticeTimer = 0;
 let countdownTimer = 0;
 let modelRefresh = null;
@@ -74,6 +75,7 @@ const pad = new InkPad($('ink'), {
   onEnd: penUp,
   onChange: inkChanged,
   onRescale: resendInk,
+  onLimit: () => say('That is as much ink as one drawing can hold. Undo or clear to go on.', 'info'),
 });
 
 // ---- sending ------------------------------------------------------------------
@@ -183,21 +185,26 @@ function teachDone() {
 }
 
 function teachTimedOut() {
+  lateTeachSeq = teach.seq;
   teachDone();
-  say('No answer from the server yet. Your drawing is still here; try again.', 'error');
+  say('The server is taking a while. You can keep drawing; I’ll say when it has learned.', 'info', 0);
 }
 
 function taught(msg) {
   debug.taught += 1;
   stats.update({ version: msg.model_version, accuracy: msg.accuracy, samples: msg.samples });
-  if (!teach || (Number.isInteger(msg.seq) && msg.seq !== teach.seq)) return;
-  const label = Number.isInteger(msg.label) ? msg.label : teach.label;
+  const late = !teach && msg.seq === lateTeachSeq;
+  if (!late && (!teach || (Number.isInteger(msg.seq) && msg.seq !== teach.seq))) return;
+  const label = Number.isInteger(msg.label) ? msg.label : late ? null : teach.label;
   teachDone();
+  if (label === null) return;
   if (msg.predicted === label) say(`I had that right — it’s a ${label}.`, 'ok');
   else if (Number.isInteger(msg.predicted)) say(`Got it — I read that as a ${msg.predicted} before.`, 'ok');
   else say(`Got it — that’s a ${label}.`, 'ok');
   flash(label, 'is-learned');
-  clear();
+  // A late answer leaves the pad alone: the person may be drawing something new.
+  if (late) lateTeachSeq = null;
+  else clear();
 }
 
 // ---- receiving ----------------------------------------------------------------
@@ -207,6 +214,10 @@ function receive(msg) {
     case 'hello':
       debug.hellos += 1;
       if (msg.model) stats.update(modelInfo(msg.model));
+      if (msg.model && Number.isInteger(msg.model.parameters)) {
+        $('parameters').textContent = `${msg.model.parameters.toLocaleString('en')} parameters`;
+      }
+      pad.setLimits(msg.limits);
       teachClosed = teachRefusal(msg.teach);
       body.dataset.teachClosed = String(Boolean(teachClosed));
       break;

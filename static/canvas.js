@@ -14,7 +14,7 @@
 // Marker width as a share of the pad's side: thick enough to read as a marker.
 const WIDTH_SHARE = 0.047;
 // Points closer than this (CSS px) to the previous one add nothing but bytes.
-const MIN_STEP = 0.6;
+const MIN_STEP = 1;
 
 /** Round a coordinate to 0.1 px: plenty for a digit, and short on the wire. */
 const round1 = (v) => Math.round(v * 10) / 10;
@@ -22,14 +22,19 @@ const round1 = (v) => Math.round(v * 10) / 10;
 export class InkPad {
   /**
    * canvas: the <canvas> element to draw on.
-   * handlers: { onPoints(points), onEnd(), onChange(), onRescale(strokes) }.
+   * handlers: { onPoints(points), onEnd(), onChange(), onRescale(strokes), onLimit() }.
    */
   constructor(canvas, handlers) {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d');
     this.handlers = handlers;
     this.strokes = []; // list of strokes; a stroke is a list of [x, y]
+    this.points = 0; // points in all strokes
+    // The server's limits (hello.limits): ink beyond them is not drawn, so the page
+    // never shows ink the server refused.
+    this.limits = { stroke: Infinity, drawing: Infinity, strokes: Infinity };
     this.pointerId = null; // the pointer drawing now, if any
+    this.full = false; // the open stroke hit a limit (said once per stroke)
     this.locked = false;
     this.size = 0; // CSS px per side
     this.dpr = 1;
@@ -61,6 +66,16 @@ export class InkPad {
     return this.pointerId !== null;
   }
 
+  /** Adopt the server's limits: {max_points_per_stroke, max_points_per_drawing, max_strokes}. */
+  setLimits(limits) {
+    const read = (v) => (Number.isInteger(v) && v > 0 ? v : Infinity);
+    this.limits = {
+      stroke: read(limits && limits.max_points_per_stroke),
+      drawing: read(limits && limits.max_points_per_drawing),
+      strokes: read(limits && limits.max_strokes),
+    };
+  }
+
   /** The strokes as plain arrays, ready for JSON. */
   snapshot() {
     return this.strokes.map((s) => s.map(([x, y]) => [x, y]));
@@ -78,6 +93,10 @@ export class InkPad {
     if (this.locked || this.pointerId !== null) return;
     if (e.pointerType === 'mouse' && e.button !== 0) return;
     e.preventDefault();
+    if (this.strokes.length >= this.limits.strokes || this.points >= this.limits.drawing) {
+      this.handlers.onLimit();
+      return;
+    }
     this.pointerId = e.pointerId;
     try {
       this.canvas.setPointerCapture(e.pointerId);
@@ -88,8 +107,14 @@ export class InkPad {
     this.rect = this.canvas.getBoundingClientRect();
     const p = this.point(e);
     this.strokes.push([p]);
+    this.points += 1;
     this.handlers.onPoints([p]);
     this.changed();
+  }
+
+  /** How many more points the open stroke may take. */
+  room(stroke) {
+    return Math.min(this.limits.stroke - stroke.length, this.limits.drawing - this.points);
   }
 
   move(e) {
@@ -107,7 +132,15 @@ export class InkPad {
       fresh.push(p);
     }
     if (!fresh.length) return;
+    const room = this.room(stroke);
+    if (fresh.length > room) {
+      if (!this.full) this.handlers.onLimit();
+      this.full = true;
+      fresh.length = Math.max(0, room);
+      if (!fresh.length) return;
+    }
     stroke.push(...fresh);
+    this.points += fresh.length;
     this.handlers.onPoints(fresh);
     this.changed();
   }
@@ -119,12 +152,14 @@ export class InkPad {
       const p = this.point(e);
       const stroke = this.strokes[this.strokes.length - 1];
       const last = stroke[stroke.length - 1];
-      if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= MIN_STEP) {
+      if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= MIN_STEP && this.room(stroke) > 0) {
         stroke.push(p);
+        this.points += 1;
         this.handlers.onPoints([p]);
       }
     }
     this.pointerId = null;
+    this.full = false;
     this.handlers.onEnd();
     this.changed();
   }
@@ -132,7 +167,7 @@ export class InkPad {
   /** Remove the last stroke; false if there was none or a stroke is being drawn. */
   undo() {
     if (this.isDrawing || this.isEmpty) return false;
-    this.strokes.pop();
+    this.points -= this.strokes.pop().length;
     this.changed();
     return true;
   }
@@ -141,6 +176,7 @@ export class InkPad {
   clear() {
     if (this.isDrawing || this.isEmpty) return false;
     this.strokes = [];
+    this.points = 0;
     this.changed();
     return true;
   }

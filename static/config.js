@@ -10,7 +10,7 @@ export const RECONNECT_BASE_MS = 300;
 export const RECONNECT_MAX_MS = 8000;
 
 // How long a teach may stay unanswered before the page gives up waiting for it.
-export const TEACH_TIMEOUT_MS = 8000;
+export const TEACH_TIMEOUT_MS = 20000;
 
 // How many model versions the accuracy chart keeps.
 export const HISTORY_LENGTH = 60;

@@ -320,3 +320,17 @@ def test_restart_under_an_open_page_reconnects_and_predicts_again(live, page):
     wait_settled(page)
     assert state(page, "shown") > shown
     assert state(page, "strokes") == 2
+
+
+@pytest.mark.parametrize("server_config", [{"MAX_POINTS_PER_STROKE": 30}])
+def test_ink_beyond_the_servers_limits_is_not_drawn(live, page):
+    open_page(page, live.url)
+    box = pad_box(page)
+    points = to_page(box, [(0.3, 0.2), (0.7, 0.2), (0.3, 0.8)], step_px=8)
+    assert len(points) > 60
+    mouse_stroke(page, points)
+    wait_settled(page)
+    expect(page.locator("#notice")).to_contain_text("as much ink as one drawing can hold")
+    assert state(page, "errors") == [], "the server refused nothing: the page kept within limits"
+    assert page.evaluate("window.__inkling.strokes") == 1
+    assert state(page, "last.inkPixels") > 0
