@@ -4,7 +4,9 @@ Every layer maps a batch to a batch. Images travel channels-last, ``(N, H, W, C)
 because that makes the im2col matrix of a convolution a free reshape of its output
 and keeps every hot loop inside one matrix product (BLAS) instead of Python.
 
-A layer caches what its backward pass needs during ``forward(x, training=True)``;
+A layer caches what its backward pass needs during ``forward(x, training=True)``, and
+only then: inference (``training=False``) leaves no state behind, so one model can serve
+predictions from many threads at once and keeps no large batch alive.
 ``backward(grad_out)`` returns ``grad_in`` and fills ``self.grads`` with the gradient
 of the loss for every array in ``self.params`` (same keys, same shapes).
 
@@ -81,7 +83,8 @@ class Dense(Layer):
         self.params["b"] = np.zeros(n_out, DTYPE)
 
     def forward(self, x, training=False):
-        self.x = x
+        if training:
+            self.x = x
         return x @ self.params["W"] + self.params["b"]
 
     def backward(self, grad_out):
@@ -94,6 +97,8 @@ class Dense(Layer):
         return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init}
 
     def output_shape(self, input_shape):
+        if tuple(input_shape) != (self.n_in,):
+            raise ValueError(f"{self!r} needs inputs of shape ({self.n_in},), gets {input_shape}")
         return (self.n_out,)
 
 
@@ -129,7 +134,8 @@ class Conv2D(Layer):
         windows = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::s, ::s]
         cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h_out * w_out, k * k * c)
         z = cols @ self.params["W"].reshape(k * k * c, self.c_out) + self.params["b"]
-        self.cols, self.x_shape = cols, x.shape
+        if training:
+            self.cols, self.x_shape = cols, x.shape
         return z.reshape(n, h_out, w_out, self.c_out)
 
     def backward(self, grad_out):
@@ -153,6 +159,8 @@ class Conv2D(Layer):
                 "stride": self.stride, "pad": self.pad, "init": self.init}
 
     def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[2] != self.c_in:
+            raise ValueError(f"{self!r} needs (H, W, {self.c_in}) inputs, gets {input_shape}")
         h, w, _ = input_shape
         return (*self._out_hw(h, w), self.c_out)
 
@@ -190,6 +198,9 @@ class MaxPool2D(Layer):
         return {"size": self.size}
 
     def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] % self.size or input_shape[1] % self.size:
+            raise ValueError(f"{self!r} needs (H, W, C) inputs divisible by {self.size}, "
+                             f"gets {input_shape}")
         h, w, c = input_shape
         return (h // self.size, w // self.size, c)
 
@@ -198,7 +209,8 @@ class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1 d2 ...)."""
 
     def forward(self, x, training=False):
-        self.x_shape = x.shape
+        if training:
+            self.x_shape = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_out):
@@ -216,7 +228,8 @@ class Reshape(Layer):
         self.shape = tuple(int(d) for d in shape)
 
     def forward(self, x, training=False):
-        self.x_shape = x.shape
+        if training:
+            self.x_shape = x.shape
         return x.reshape(x.shape[0], *self.shape)
 
     def backward(self, grad_out):
@@ -226,6 +239,8 @@ class Reshape(Layer):
         return {"shape": list(self.shape)}
 
     def output_shape(self, input_shape):
+        if int(np.prod(input_shape)) != int(np.prod(self.shape)):
+            raise ValueError(f"{self!r} cannot reshape {input_shape}")
         return self.shape
 
 
@@ -233,8 +248,10 @@ class ReLU(Layer):
     """a = max(0, z); da/dz = 1 where z > 0, else 0."""
 
     def forward(self, x, training=False):
-        self.mask = x > 0
-        return x * self.mask
+        mask = x > 0
+        if training:
+            self.mask = mask
+        return x * mask
 
     def backward(self, grad_out):
         return grad_out * self.mask
@@ -246,8 +263,10 @@ class Sigmoid(Layer):
     def forward(self, x, training=False):
         # split by sign so exp never overflows
         e = np.exp(-np.abs(x))
-        self.a = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        return self.a
+        a = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        if training:
+            self.a = a
+        return a
 
     def backward(self, grad_out):
         return grad_out * self.a * (1.0 - self.a)

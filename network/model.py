@@ -148,19 +148,31 @@ class Sequential:
     def from_bytes(cls, blob: bytes) -> Sequential:
         """Rebuild a model from ``to_bytes`` output; ModelFileError if anything is off."""
         try:
-            with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            loaded = np.load(io.BytesIO(blob), allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ModelFileError("not a model file (a single array, not an .npz archive)")
+            with loaded as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-            raise ModelFileError(f"not a readable model file ({exc})") from None
-        try:
-            header = json.loads(arrays.pop("header").tobytes().decode())
-            if header.get("format") != FORMAT:
-                raise ModelFileError(f"unknown model format {header.get('format')!r}")
-            layers = [layer_from_config(c) for c in header["architecture"]]
-            model = cls(layers, float(header["temperature"]), header.get("metadata") or {})
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise ModelFileError(f"not a readable model file ({exc})") from None
+        if "header" not in arrays:
+            raise ModelFileError("model header is corrupt (there is none: not an Inkling model file)")
+        try:
+            header = json.loads(arrays.pop("header").tobytes().decode())
+            if not isinstance(header, dict):
+                raise ModelFileError("model header is not a JSON object")
+            if header.get("format") != FORMAT:
+                raise ModelFileError(f"unknown model format {header.get('format')!r}")
+            temperature = float(header["temperature"])
+            if not (np.isfinite(temperature) and temperature > 0):
+                raise ModelFileError(f"temperature must be a positive number, not {temperature}")
+            layers = [layer_from_config(c) for c in header["architecture"]]
+            model = cls(layers, temperature, header.get("metadata") or {})
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"model header is corrupt ({exc})") from None
         model._load_arrays(arrays)
         return model
@@ -174,6 +186,8 @@ class Sequential:
                                  f"(missing {sorted(missing)}, unexpected {sorted(extra)})")
         for key, (layer, name) in expected.items():
             want, got = layer.params[name].shape, arrays[key].shape
+            if arrays[key].dtype.kind != "f":
+                raise ModelFileError(f"array {key} holds {arrays[key].dtype}, not floats")
             if want != got:
                 raise ModelFileError(f"array {key} has shape {got}, the architecture needs {want}")
             w = arrays[key].astype(DTYPE)
