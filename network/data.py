@@ -121,8 +121,12 @@ class Subset:
 
 
 def _balanced(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
-    picks = [rng.choice(np.flatnonzero(labels == d), per_class, replace=False)
-             for d in range(10)]
+    picks = []
+    for d in range(10):
+        have = np.flatnonzero(labels == d)
+        if len(have) < per_class:
+            raise DataError(f"only {len(have)} digits of class {d}, need {per_class}")
+        picks.append(rng.choice(have, per_class, replace=False))
     return np.sort(np.concatenate(picks))
 
 

@@ -75,7 +75,7 @@ class Sequential:
             g = layer.backward(g)
         return g
 
-    def predict_logits(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    def predict_logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Untempered logits (N, 10), computed in batches to bound memory."""
         x = np.asarray(x, dtype=DTYPE)
         if x.ndim == 2:
