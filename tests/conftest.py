@@ -175,14 +175,23 @@ class WSClient:
     are answered; the server's close code is kept in ``close_code``.
     """
 
-    def __init__(self, url: str, headers=None, timeout: float = WAIT):
+    def __init__(self, url: str, headers=None, timeout: float = WAIT,
+                 recv_buffer: int | None = None):
         parts = urlsplit(url)
         self.url = url
         self.timeout = timeout
         self.host = parts.hostname
         self.port = parts.port or 80
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self.sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if recv_buffer:  # a small window, to play a client that stops reading
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect((self.host, self.port))
+        except BaseException:
+            self.sock.close()
+            raise
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.pending: deque = deque()
         self.close_code = None
@@ -425,10 +434,10 @@ def ws_connect():
     """Return a factory of connected WSClients (``url`` is ws://...); closed at teardown."""
     clients = []
 
-    def factory(url, headers=None, timeout: float = WAIT):
+    def factory(url, headers=None, timeout: float = WAIT, recv_buffer: int | None = None):
         if hasattr(url, "ws_url"):
             url = url.ws_url
-        ws = WSClient(url, headers=headers, timeout=timeout)
+        ws = WSClient(url, headers=headers, timeout=timeout, recv_buffer=recv_buffer)
         clients.append(ws)
         return ws
 

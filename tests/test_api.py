@@ -14,7 +14,7 @@ import socket
 
 import numpy as np
 import pytest
-from conftest import ROOT, app_config, draw_digit
+from conftest import ROOT, HandshakeRejected, app_config, draw_digit
 
 from network.ink import render, to_uint8
 from webapp import SETTINGS, create_app, settings_from_env
@@ -305,3 +305,29 @@ def test_every_setting_is_documented():
     for name in ("INKLING_INSTANCE_PATH", "INKLING_BIND", "INKLING_WORKERS", "INKLING_THREADS",
                  "INKLING_GRACEFUL_TIMEOUT"):
         assert name in doc
+
+
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(make_app):
+    def second_predict_status(app) -> int:
+        client = app.test_client()
+        for address in ("203.0.113.1", "203.0.113.2"):
+            response = client.post("/api/predict", json={"strokes": []},
+                                   headers={"X-Forwarded-For": address})
+        return response.status_code
+
+    limits = {"PREDICTS_PER_MINUTE_PER_ADDRESS": 6}  # burst 1
+    # Behind a proxy the two forwarded addresses are two clients; without one, the
+    # header is the client's own claim and both requests come from the same peer.
+    assert second_predict_status(make_app(TRUST_PROXY=True, **limits)) == 200
+    assert second_predict_status(make_app(TRUST_PROXY=False, **limits)) == 429
+
+
+def test_the_echo_route_exists_only_for_benchmarks(make_live_server, ws_connect):
+    plain = make_live_server()
+    with pytest.raises(HandshakeRejected) as caught:
+        ws_connect(plain.url.replace("http", "ws") + "/ws/echo")
+    assert caught.value.status == 404
+    bench = make_live_server(BENCH_ECHO=True)
+    ws = ws_connect(bench.url.replace("http", "ws") + "/ws/echo")
+    ws.send_text("ping?")
+    assert ws.recv_raw() == "ping?"

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import numpy as np
 import pytest
 from conftest import Closed, HandshakeRejected, draw_digit
+from wsproto.events import TextMessage
 
 from network.ink import render, to_uint8
 from webapp.limits import AddressBuckets, ConnectionCounter, TokenBucket
@@ -665,3 +667,29 @@ def test_closed_clients_leave_no_session_behind(live_server, ws_connect):
     assert runtime.wait_for_sessions(0, timeout=10), "the session outlived its socket"
     with pytest.raises(Closed):
         ws.recv(timeout=0.1)
+
+
+def test_a_client_that_never_reads_is_dropped_and_stalls_nobody(make_live_server, ws_connect):
+    server = make_live_server(SEND_TIMEOUT=1.0, GUARD_DROP=100, RATE_LIMITS=False)
+    runtime = server.app.extensions["inkling"]
+    other = ws_connect(server)
+    other.recv()
+    stuck = ws_connect(server, recv_buffer=2048)
+    stuck.recv()  # hello: its session is registered; from now on it never reads
+    # Each bad frame costs the server an error message and no model time, so the
+    # answers quickly fill the socket buffers and the server's sends block.
+    junk = b"".join(stuck.ws.send(TextMessage(data="x")) for _ in range(500))
+    deadline = time.monotonic() + 120
+    while not runtime.wait_for_sessions(1, timeout=0.01):
+        assert time.monotonic() < deadline, "a client that never reads was kept"
+        try:
+            stuck.sock.sendall(junk)
+        except OSError:
+            break  # the server has shut the socket
+    assert runtime.wait_for_sessions(1, timeout=10)
+    # Everyone else carries on: predictions, teaches and broadcasts.
+    watcher = ws_connect(server)
+    watcher.recv()
+    other.request({"type": "ink", "strokes": draw_digit(8)})
+    assert other.request({"type": "teach", "label": 8})["type"] == "taught"
+    assert watcher.recv(timeout=1.0)["type"] == "model"
