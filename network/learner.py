@@ -189,10 +189,9 @@ class OnlineLearner:
     def features(self, model: Sequential, images: np.ndarray) -> np.ndarray:
         """Trunk features (N, D) of images (N, 28, 28), uint8 or float; batched for speed.
 
-        Runs on a private copy of the trunk, so the model itself is never touched
-        (its layers cache activations and may be in use by another thread).
+        Inference leaves no state in the layers, so the model may be in use elsewhere.
         """
-        return _trunk_features(model.copy(), as_images(images))
+        return _trunk_features(model, as_images(images))
 
     @staticmethod
     def _cached(key: tuple[str, ...], compute) -> np.ndarray:
@@ -256,16 +255,13 @@ class OnlineLearner:
 
     def heldout_accuracy(self, model: Sequential) -> float:
         """Accuracy (0..1) of the model on the held-out digits, via cached trunk features."""
-        clone = model.copy()
-        trunk_key = trunk_fingerprint(clone)
-        head = clone.layers[head_start(clone):]
-        logits = _forward(head, self.heldout_features(clone, trunk_key))
+        head = model.layers[head_start(model):]
+        logits = _forward(head, self.heldout_features(model))
         return float((logits.argmax(axis=1) == self.heldout_y).mean())
 
     def accuracy(self, model: Sequential, images: np.ndarray, labels: np.ndarray) -> float:
         """Accuracy (0..1) of the model on any images (N, 28, 28) (not cached)."""
-        clone = model.copy()
-        logits = _forward(clone.layers[head_start(clone):], self.features(clone, images))
+        logits = _forward(model.layers[head_start(model):], self.features(model, images))
         return float((logits.argmax(axis=1) == np.asarray(labels, dtype=np.int64)).mean())
 
     # -- teaching -------------------------------------------------------------------
@@ -367,7 +363,9 @@ class OnlineLearner:
             hidden, updates = self._hidden(new, trunk_key)  # exact, to stop rounding drift
         else:
             heldout_f = self.heldout_features(new, trunk_key)
-            kernel = heldout_f @ fresh.T
+            # one matrix-vector product per fresh drawing: a matrix product would first
+            # copy ("pack") all of F, which costs more than the arithmetic here
+            kernel = np.stack([heldout_f @ f for f in fresh], axis=1)
             if self.anchors:
                 gram = self.heldout_anchor_gram(new, trunk_key)[:, picks]
                 kernel = np.concatenate([kernel, gram], axis=1)

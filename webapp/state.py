@@ -11,10 +11,10 @@ throttled ``SELECT max(version)`` before a prediction (at most every
 ``sync_interval`` and tells subscribers (the open sockets) about new versions.
 
 Locks, all small: ``_teach_lock`` serialises this worker's teaches (the store
-serialises across workers); ``_forward_lock`` guards the snapshot model's
-forward pass, because the engine's layers cache activations on themselves;
-``_swap_lock`` makes "adopt only newer versions" atomic; ``_announce_lock``
-makes every subscriber see versions in increasing order, each once.
+serialises across workers); ``_swap_lock`` makes "adopt only newer versions"
+atomic; ``_announce_lock`` makes every subscriber see versions in increasing
+order, each once.  Predictions take no lock at all: the engine's inference
+leaves no state in the layers, and a snapshot's model is never mutated.
 """
 
 from __future__ import annotations
@@ -134,7 +134,6 @@ class ModelHub:
         self.learner = learner if learner is not None else OnlineLearner.from_subset(rng=self.rng)
 
         self._teach_lock = threading.Lock()
-        self._forward_lock = threading.Lock()
         self._swap_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._announce_lock = threading.RLock()  # a callback may unsubscribe
@@ -239,8 +238,8 @@ class ModelHub:
             raise ValueError(f"an image must have shape (28, 28), got {x.shape}")
         self._maybe_sync()
         snapshot = self._live
-        with self._forward_lock:
-            probabilities = snapshot.model.predict_proba(x[None])[0].astype(np.float64)
+        # No lock: inference leaves no state in the layers, and snapshots are never mutated.
+        probabilities = snapshot.model.predict_proba(x[None])[0].astype(np.float64)
         probabilities /= probabilities.sum()
         digit = int(probabilities.argmax())
         return Prediction(probabilities, digit, float(probabilities[digit]), snapshot.version)
@@ -365,12 +364,23 @@ class ModelHub:
 
     # -- lifetime ---------------------------------------------------------------------
     def start(self) -> ModelHub:
-        """Start the watcher thread (idempotent)."""
+        """Start the watcher thread and warm the learner up in the background (idempotent)."""
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="inkling-model-watcher",
                                              daemon=True)
             self._watcher.start()
+            # The first teach would otherwise compute the anchors' trunk features (about
+            # a second); doing it now keeps that off a person's first teach.  Not joined
+            # on close: it holds nothing but arrays.
+            threading.Thread(target=self._warm_up, name="inkling-learner-warm-up",
+                             daemon=True).start()
         return self
+
+    def _warm_up(self) -> None:
+        try:
+            self.learner.warm_up(self._live.model)
+        except Exception:  # only an optimisation: the first teach computes what it needs
+            log.exception("learner warm-up failed")
 
     def _watch(self) -> None:
         while not self._stop.wait(self.sync_interval):
