@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = np.sort(rng.permutation(len(images))[: args.n])
     images, labels = images[chosen], labels[chosen]
 
-    strokes = [skeleton.trace(s) for s in skeleton.thin(images > skeleton.THRESHOLD * 255)]
+    strokes = skeleton.images_to_strokes(images)
     traced = time.perf_counter()
 
     rows = {}  # name -> (images, predicted probabilities)

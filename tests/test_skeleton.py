@@ -166,3 +166,29 @@ def test_redrawn_mnist_digits_overlap_their_originals():
     # Strokes are found for every digit, mostly one to three of them.
     counts = [len(skeleton.image_to_strokes(im)) for im in images]
     assert min(counts) >= 1 and np.median(counts) <= 3
+
+
+def test_magnified_interpolates_between_pixel_centres():
+    image = np.zeros((1, 4, 4), np.float32)
+    image[0, 1, 1] = 1.0
+    big = skeleton.magnified(image, 3)
+    assert big.shape == (1, 12, 12)
+    assert big[0, 4, 4] == 1.0  # the centre of pixel (1, 1) is at (4, 4) three times larger
+    np.testing.assert_allclose(big[0, 4, 3], 2 / 3, atol=1e-6)  # a third of a pixel away
+    np.testing.assert_allclose(skeleton.magnified(np.ones((2, 5, 5)), 3), 1.0, atol=1e-6)
+
+
+def test_images_to_strokes_matches_one_image_at_a_time_in_original_pixels():
+    images = np.stack([ink.to_uint8(ink.render([[[0, 0], [0, 10]]])), ink.to_uint8(ring())])
+    batch = skeleton.images_to_strokes(images)
+    assert len(batch) == 2
+    for image, strokes in zip(images, batch, strict=True):
+        one = skeleton.image_to_strokes(image)
+        assert len(one) == len(strokes)
+        for a, b in zip(one, strokes, strict=True):
+            np.testing.assert_array_equal(a, b)
+    (line,) = batch[0]
+    assert np.abs(line[:, 0] - 14).max() < 0.6  # the vertical "1" at column 14
+    assert line[:, 1].min() < 6.5 and line[:, 1].max() > 21.5  # most of its 17.4 px centre line
+    with pytest.raises(ValueError, match="shape"):
+        skeleton.images_to_strokes(np.zeros((28, 28)))
