@@ -363,9 +363,7 @@ class OnlineLearner:
             hidden, updates = self._hidden(new, trunk_key)  # exact, to stop rounding drift
         else:
             heldout_f = self.heldout_features(new, trunk_key)
-            # one matrix-vector product per fresh drawing: a matrix product would first
-            # copy ("pack") all of F, which costs more than the arithmetic here
-            kernel = np.stack([heldout_f @ f for f in fresh], axis=1)
+            kernel = heldout_f @ fresh.T
             if self.anchors:
                 gram = self.heldout_anchor_gram(new, trunk_key)[:, picks]
                 kernel = np.concatenate([kernel, gram], axis=1)

@@ -55,22 +55,22 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     version  INTEGER PRIMARY KEY,
     created  REAL    NOT NULL,
-    weights  BLOB    NOT NULL,
     metadata TEXT    NOT NULL,
     heldout  REAL,
-    parent   INTEGER
+    parent   INTEGER,
+    weights  BLOB    NOT NULL  -- last: reading the columns before it skips its overflow pages
 );
 CREATE TABLE IF NOT EXISTS drawings (
     id           INTEGER PRIMARY KEY,
     created      REAL    NOT NULL,
-    strokes      TEXT    NOT NULL,
-    image        BLOB    NOT NULL CHECK (length(image) = 784),
     label        INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
     predicted    INTEGER,
     base_version INTEGER NOT NULL,
     version      INTEGER,
     status       TEXT    NOT NULL CHECK (status IN ('accepted', 'quarantined')),
-    reason       TEXT
+    reason       TEXT,
+    image        BLOB    NOT NULL CHECK (length(image) = 784),
+    strokes      TEXT    NOT NULL  -- last: long ink would push the other columns off the page
 );
 CREATE INDEX IF NOT EXISTS drawings_by_status ON drawings (status, id);
 CREATE TABLE IF NOT EXISTS meta (
@@ -419,8 +419,9 @@ class SQLiteStore(Store):
                     connection.execute("COMMIT")
                     return self._version_info(connection, None), False
                 connection.execute(
-                    "INSERT INTO versions VALUES (1, ?, ?, ?, ?, NULL)",
-                    (time.time(), bytes(weights), metadata_json, heldout),
+                    "INSERT INTO versions (version, created, metadata, heldout, parent, weights)"
+                    " VALUES (1, ?, ?, ?, NULL, ?)",
+                    (time.time(), metadata_json, heldout, bytes(weights)),
                 )
                 if heldout is not None:
                     connection.execute(
@@ -502,14 +503,15 @@ class SQLiteStore(Store):
                 raise ValueError("an accepted teach needs the new weights")
             version, heldout = base.version + 1, decision.heldout
             connection.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO versions (version, created, metadata, heldout, parent, weights)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     version,
                     now,
-                    bytes(decision.weights),
                     json.dumps(decision.metadata, allow_nan=False),
                     heldout,
                     base.version,
+                    bytes(decision.weights),
                 ),
             )
             # Keep the newest `keep` versions; the new one is the newest, so never pruned.
