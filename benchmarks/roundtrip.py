@@ -11,7 +11,9 @@ echo WebSocket ``/ws/echo`` on the same Flask + flask-sock + gunicorn stack), th
    carrying its seq (one message in flight, so nothing is folded);
 
 alternating blocks of the two, so both see the same machine load; then
-3. *teach*: ``ink`` + ``teach`` and the time from sending the teach to its ``taught``.
+3. *teach*: ``ink`` + ``teach`` and the time from sending the teach to its ``taught``;
+4. *compute*: render + forward pass of the same drawings in this process, so that
+   predict - echo - compute estimates what the web layer itself adds.
 
 It prints p50/p99 of each and the same-run ratio predict/echo, then stops the server.
 Loopback only, bounded by --messages/--teaches and --timeout; stops by itself.
@@ -164,6 +166,29 @@ class Server:
         self.proc.stdout.close()
 
 
+def compute_times(instance: str, n: int) -> list[float]:
+    """Time render + forward pass in this process for growing drawings (no network at all).
+
+    The model is the one the server serves (read from the instance's database), so
+    round trip - echo - compute is what the web layer adds.
+    """
+    from network.ink import render, to_uint8
+    from network.model import Sequential
+    from webapp.store import SQLiteStore
+
+    with SQLiteStore.in_folder(instance) as store:
+        model = Sequential.from_bytes(store.load_version().weights)
+    points = np.asarray(drawing_points())
+    times = []
+    for i in range(n):
+        k = 1 + i % len(points)
+        t0 = time.perf_counter()
+        image = to_uint8(render([points[:k]])).astype(np.float32) / np.float32(255)
+        model.predict_proba(image[None])
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def measure(port: int, messages: int, teaches: int, block: int) -> dict[str, list[float]]:
     """Return the latencies (seconds) of echo, predict and teach round trips."""
     echo = Client("127.0.0.1", port, "/ws/echo")
@@ -249,6 +274,7 @@ def main(argv=None) -> int:
         finally:
             watchdog.cancel()
             server.stop()
+        compute = compute_times(os.path.join(folder, "instance"), min(args.messages, 500))
         elapsed = time.monotonic() - started
 
     echo50, echo99 = percentiles(times["echo"])
@@ -259,6 +285,11 @@ def main(argv=None) -> int:
     print(f"  predict  round trip  p50 {pred50:8.3f} ms   p99 {pred99:8.3f} ms")
     print(f"  ratio predict/echo   p50 {pred50 / echo50:8.2f} x    "
           f"(prediction costs {pred50 - echo50:.3f} ms more at the median)")
+    comp50, comp99 = percentiles(compute)
+    print(f"  render + forward     p50 {comp50:8.3f} ms   p99 {comp99:8.3f} ms   "
+          f"(in this process, same drawings, no network)")
+    print(f"  web layer adds about {pred50 - echo50 - comp50:.3f} ms at the median "
+          f"(predict - echo - render/forward)")
     if times["teach"]:
         t50, t99 = percentiles(times["teach"])
         print(f"  teach    latency     p50 {t50:8.3f} ms   p99 {t99:8.3f} ms   "

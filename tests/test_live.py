@@ -207,6 +207,20 @@ def test_inbox_is_bounded_and_counts_what_it_refuses():
     assert inbox.get().seq == 13
 
 
+def test_the_reader_answers_inline_only_when_the_worker_is_idle_and_nothing_else_waits():
+    inbox = Inbox(capacity=4)
+    inbox.put_prediction(PredictWork(1, ()), wake=False)
+    assert inbox.take_inline().seq == 1  # idle worker, a lone prediction: answer it here
+    inbox.put(TeachWork(2, 1, ()))
+    inbox.put_prediction(PredictWork(3, ()), wake=False)
+    assert inbox.take_inline() is None  # a teach waits first: keep the order
+    assert inbox.get().seq == 2  # the worker is now busy with the teach
+    assert inbox.take_inline() is None
+    assert inbox.get().seq == 3
+    inbox.put_prediction(PredictWork(4, ()), wake=False)
+    assert inbox.take_inline() is None  # the worker has not come back for more yet
+
+
 def test_inbox_keeps_only_the_newest_model_news_and_closes():
     inbox = Inbox(capacity=2)
     inbox.put_model(ModelWork(5, {}))
