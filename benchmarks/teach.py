@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
                 hub.predict(image)
                 predict_s.append(time.perf_counter() - t0)
             learner = OnlineLearner.from_subset(subset, rng=np.random.default_rng(1))
-            learn_s = []
+            learn_s, chained = [], hub.model
             replay = hub.store.replay_sample(learner.taught, np.random.default_rng(2))
             for i in order[:100]:
                 t0 = time.perf_counter()
-                learner.teach(hub.model, train_x[i], int(train_y[i]), *replay)
+                chained = learner.teach(chained, train_x[i], int(train_y[i]), *replay).model
                 learn_s.append(time.perf_counter() - t0)
         finally:
             hub.close()

@@ -168,12 +168,12 @@ class ModelHub:
     def _seed(self, initial_model: Sequential | str | os.PathLike | None) -> None:
         """Store the shipped (or given) model as version 1; a no-op if another process won."""
         if isinstance(initial_model, Sequential):
-            model = initial_model
+            model, origin = initial_model, "a model given in memory"
         else:
-            model = load_model(initial_model if initial_model is not None
-                               else DEFAULT_MODEL_PATH)
+            path = initial_model if initial_model is not None else DEFAULT_MODEL_PATH
+            model, origin = load_model(path), os.fspath(path)
         heldout = self.learner.heldout_accuracy(model)
-        metadata = {"seeded_from": "initial model", "heldout": heldout}
+        metadata = {"seeded_from": origin, "heldout": heldout}
         self.store.seed(model.to_bytes(), metadata, heldout)
 
     def _load(self, version: int | None) -> _Snapshot:
