@@ -9,6 +9,11 @@
 
 import { NOT_SURE_BELOW } from './config.js';
 
+/** 'a 7', 'an 8': a digit with its article. */
+export function aDigit(d) {
+  return `${d === 8 ? 'an' : 'a'} ${d}`;
+}
+
 /** 'empty' | 'sure' | 'unsure' for a prediction (null means no ink). */
 export function verdictState(prediction) {
   if (!prediction || prediction.digit === null || prediction.digit === undefined) return 'empty';
@@ -106,7 +111,7 @@ export class AnswerView {
     this.verdict.dataset.state = state;
     this.barsEl.dataset.state = state;
     this.digit.textContent = String(prediction.digit);
-    this.text.textContent = state === 'sure' ? `${pct}% sure` : `Not sure. Maybe a ${prediction.digit}? (${pct}%)`;
+    this.text.textContent = state === 'sure' ? `${pct}% sure` : `Not sure · ${pct}%`;
     this.setBars(prediction.probabilities, prediction.digit);
     const pixels = decodeImage(prediction.image);
     this.drawSeen(pixels);
@@ -118,9 +123,9 @@ export class AnswerView {
     const state = verdictState(prediction);
     let sentence = '';
     if (state === 'sure') {
-      sentence = `It reads a ${prediction.digit}, ${Math.round(prediction.confidence * 100)}% sure.`;
+      sentence = `It reads ${aDigit(prediction.digit)}, ${Math.round(prediction.confidence * 100)}% sure.`;
     } else if (state === 'unsure') {
-      sentence = `Not sure. Maybe a ${prediction.digit}.`;
+      sentence = `Not sure. Maybe ${aDigit(prediction.digit)}.`;
     }
     if (sentence && sentence !== this.lastSpoken) {
       this.lastSpoken = sentence;

@@ -9,7 +9,7 @@
  * reconcile partial state.
  */
 
-import { AnswerView } from './answer.js';
+import { AnswerView, aDigit } from './answer.js';
 import { InkPad } from './canvas.js';
 import { TEACH_TIMEOUT_MS } from './config.js';
 import { LiveSocket, socketUrl } from './socket.js';
@@ -172,7 +172,7 @@ function teachAs(label) {
   pad.lock(true);
   body.dataset.teaching = 'true';
   digitButtons[label].classList.add('is-sending');
-  say(`Learning that this is a ${label}…`, 'info', 0);
+  say(`Learning that this is ${aDigit(label)}…`, 'info', 0);
 }
 
 function teachDone() {
@@ -198,9 +198,9 @@ function taught(msg) {
   const label = Number.isInteger(msg.label) ? msg.label : late ? null : teach.label;
   teachDone();
   if (label === null) return;
-  if (msg.predicted === label) say(`I had that right — it’s a ${label}.`, 'ok');
-  else if (Number.isInteger(msg.predicted)) say(`Got it — I read that as a ${msg.predicted} before.`, 'ok');
-  else say(`Got it — that’s a ${label}.`, 'ok');
+  if (msg.predicted === label) say(`I had that right — it’s ${aDigit(label)}.`, 'ok');
+  else if (Number.isInteger(msg.predicted)) say(`Got it — I read that as ${aDigit(msg.predicted)} before.`, 'ok');
+  else say(`Got it — that’s ${aDigit(label)}.`, 'ok');
   flash(label, 'is-learned');
   // A late answer leaves the pad alone: the person may be drawing something new.
   if (late) lateTeachSeq = null;

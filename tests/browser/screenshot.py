@@ -47,7 +47,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--digit", default="3", choices=["0", "1", "2", "3", "7"], help="the digit to draw last"
     )
-    parser.add_argument("--full-page", action="store_true", help="capture the whole page")
+    parser.add_argument(
+        "--full-page",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="capture the whole page, not just the viewport (default: yes)",
+    )
     args = parser.parse_args(argv)
 
     if not SHIPPED_MODEL.exists():
