@@ -18,6 +18,11 @@ import os
 import signal
 import threading
 
+# Each prediction multiplies small matrices; BLAS threads would only spin against the
+# worker threads (and other workers) for the same two cores. Workers inherit this.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INKLING_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("INKLING_WORKERS", "2"))

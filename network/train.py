@@ -6,6 +6,11 @@ evaluate on the test set after every epoch. The last ``val_size`` training image
 are held back for fitting the temperature, so calibration never sees a digit the
 weights were trained on. One seed fixes everything: initial weights, shuffling,
 augmentation and dropout all draw from generators spawned from it.
+
+With ``redraw > 0`` that share of every batch is replaced by the same digits re-drawn
+the way the app renders ink (thinned to a skeleton, traced into strokes, rendered by
+``network.ink`` with a random pen width), so the network learns what canvas ink looks
+like after our own rendering, not only scanned pen strokes.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Recipe:
     seed: int = 0
     augment: bool = True
     val_size: int = 5000
+    redraw: float = 0.0
     augment_config: dict = field(default_factory=lambda: AugmentConfig().to_dict())
 
     def build(self, rng: np.random.Generator) -> Sequential:
@@ -96,6 +102,16 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
     fit_x, fit_y = train_x[:n_fit], train_y[:n_fit].astype(np.int64)
     val_x, val_y = train_x[n_fit:], train_y[n_fit:].astype(np.int64)
 
+    redrawn = None
+    if recipe.redraw > 0:
+        # Each training digit once more as the app would see it drawn: skeleton -> strokes
+        # -> network.ink.render with a random pen width. Computed once; mixed into batches.
+        from .skeleton import redraw_batch
+        t0 = time.perf_counter()
+        redrawn = redraw_batch(np.round(fit_x * 255).astype(np.uint8), augment_rng)
+        log(f"re-drew {n_fit} training digits from their skeletons in "
+            f"{time.perf_counter() - t0:.0f}s")
+
     model = recipe.build(init_rng)
     for layer in model.layers:                 # dropout draws from its own stream
         if hasattr(layer, "rng"):
@@ -114,6 +130,9 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
             t = step / max(total_steps - 1, 1)
             optimizer.lr = recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * t))
             x = fit_x[idx]
+            if redrawn is not None:
+                swap = augment_rng.random(len(idx)) < recipe.redraw
+                x = np.where(swap[:, None, None], redrawn[idx], x)
             if recipe.augment:
                 x = augment_batch(x, augment_rng, cfg)
             losses.append(model.train_step(x, fit_y[idx], optimizer))

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive(float), default=None)
     t.add_argument("--dropout", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--redraw", type=float, default=None,
+                   help="share of each batch re-drawn through the app's ink renderer (0..1)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random warps, elastic distortion and stroke width (default on)")
     t.add_argument("--out", required=True, help="where to write the model (.npz)")
@@ -76,12 +78,14 @@ def recipe_from_args(args) -> Recipe:
     defaults = {"cnn": {}, "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3}}[args.arch]
     recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
                     seed=args.seed, augment=args.augment, **defaults)
-    for name in ("epochs", "batch_size", "lr", "dropout"):
+    for name in ("epochs", "batch_size", "lr", "dropout", "redraw"):
         value = getattr(args, name)
         if value is not None:
             setattr(recipe, name, value)
     if not 0.0 <= recipe.dropout < 1.0:
         raise CliError(f"--dropout must be in [0, 1), got {recipe.dropout}")
+    if not 0.0 <= recipe.redraw <= 1.0:
+        raise CliError(f"--redraw must be in [0, 1], got {recipe.redraw}")
     return recipe
 
 
