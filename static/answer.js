@@ -98,6 +98,9 @@ export class AnswerView {
     this.text.textContent = 'Waiting for ink.';
     this.setBars(null, null);
     this.clearSeen();
+    // A fresh drawing may be read as the same digit again; say it again then.
+    this.lastSpoken = '';
+    this.announcer.textContent = '';
   }
 
   /** Show a prediction message (null digit: no ink); returns the image's inked pixel count. */
