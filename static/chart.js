@@ -38,16 +38,17 @@ export function renderChart(svg, history) {
     svg.append(el('text', { x: 160, y: 58, class: 'chart-empty', 'text-anchor': 'middle' }, 'Waiting for the model…'));
     return;
   }
-  // Zoom in on the data, in steps of 5 points, but never show less than 10 points of range.
+  // Zoom in on the data in steps of 5 points, never to less than 5 points of range,
+  // so a tenth of a point shows as a small wiggle, not as a cliff.
   const hi = Math.min(100, Math.ceil((Math.max(...values) + 0.5) / 5) * 5);
-  const lo = Math.max(0, Math.min(hi - 10, Math.floor((Math.min(...values) - 0.5) / 5) * 5));
+  const lo = Math.max(0, Math.min(hi - 5, Math.floor((Math.min(...values) - 0.5) / 5) * 5));
   const n = history.length;
   const x = (i) => (n === 1 ? BOX.right : BOX.left + ((BOX.right - BOX.left) * i) / (n - 1));
   const y = (v) => BOX.bottom - ((BOX.bottom - BOX.top) * (v - lo)) / (hi - lo);
 
   for (const v of [lo, (lo + hi) / 2, hi]) {
     svg.append(el('line', { x1: BOX.left, x2: BOX.right, y1: y(v), y2: y(v), class: 'chart-grid' }));
-    svg.append(el('text', { x: BOX.left - 6, y: y(v) + 3.5, class: 'chart-axis', 'text-anchor': 'end' }, `${Math.round(v)}%`));
+    svg.append(el('text', { x: BOX.left - 6, y: y(v) + 3.5, class: 'chart-axis', 'text-anchor': 'end' }, `${Number.isInteger(v) ? v : v.toFixed(1)}%`));
   }
   const first = history[0].version;
   const last = history[n - 1].version;
