@@ -26,13 +26,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean cross-entropy of softmax(logits) against integer labels, and dL/dlogits.
 
-    logits: (N, K); labels: (N,) ints in [0, K). Returns (loss, grad (N, K)),
-    grad = (softmax(logits) - onehot(labels)) / N.
+    logits: (N, K); labels: (N,) ints in [0, K), or -1 for "none of these": its target
+    is the uniform distribution 1/K (outlier exposure, see ``network.outliers``).
+    Returns (loss, grad (N, K)) with grad = (softmax(logits) - target) / N.
     """
-    n = logits.shape[0]
+    n, k = logits.shape
+    labels = np.asarray(labels)
     logp = log_softmax(logits)
-    rows = np.arange(n)
-    loss = -float(logp[rows, labels].mean())
-    grad = np.exp(logp)
-    grad[rows, labels] -= 1.0
-    return loss, (grad / n).astype(logits.dtype, copy=False)
+    target = np.zeros_like(logp)
+    known = labels >= 0
+    target[np.flatnonzero(known), labels[known]] = 1.0
+    target[~known] = 1.0 / k
+    loss = -float((target * logp).sum(axis=1).mean())
+    grad = (np.exp(logp) - target) / n
+    return loss, grad.astype(logits.dtype, copy=False)

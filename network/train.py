@@ -10,7 +10,9 @@ augmentation and dropout all draw from generators spawned from it.
 With ``redraw > 0`` that share of every batch is replaced by the same digits re-drawn
 the way the app renders ink (thinned to a skeleton, traced into strokes, rendered by
 ``network.ink`` with a random pen width), so the network learns what canvas ink looks
-like after our own rendering, not only scanned pen strokes.
+like after our own rendering, not only scanned pen strokes. With ``outliers > 0``
+every batch also carries that share of non-digit shapes (``network.outliers``) with a
+uniform target, so the network learns to be unsure of ink that is no digit.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Recipe:
     augment: bool = True
     val_size: int = 5000
     redraw: float = 0.0
+    outliers: float = 0.0
     augment_config: dict = field(default_factory=lambda: AugmentConfig().to_dict())
 
     def build(self, rng: np.random.Generator) -> Sequential:
@@ -112,6 +115,12 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
         log(f"re-drew {n_fit} training digits from their skeletons in "
             f"{time.perf_counter() - t0:.0f}s")
 
+    outlier_pool = None
+    if recipe.outliers > 0:
+        from .outliers import outlier_images
+        outlier_pool = outlier_images(20_000, augment_rng)
+        n_outliers = max(1, round(recipe.outliers * recipe.batch_size))
+
     model = recipe.build(init_rng)
     for layer in model.layers:                 # dropout draws from its own stream
         if hasattr(layer, "rng"):
@@ -133,9 +142,14 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
             if redrawn is not None:
                 swap = augment_rng.random(len(idx)) < recipe.redraw
                 x = np.where(swap[:, None, None], redrawn[idx], x)
+            y = fit_y[idx]
+            if outlier_pool is not None:
+                pick = augment_rng.integers(0, len(outlier_pool), n_outliers)
+                x = np.concatenate([x, outlier_pool[pick]])
+                y = np.concatenate([y, np.full(n_outliers, -1)])
             if recipe.augment:
                 x = augment_batch(x, augment_rng, cfg)
-            losses.append(model.train_step(x, fit_y[idx], optimizer))
+            losses.append(model.train_step(x, y, optimizer))
             step += 1
             if done % 20 == 0 or done == steps_per_epoch:
                 progress.update(epoch, recipe.epochs, min(done * recipe.batch_size, n_fit),
