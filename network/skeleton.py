@@ -25,8 +25,9 @@ import numpy as np
 
 from network import ink
 
-THRESHOLD = 0.5
-"""An image pixel (in [0, 1]) counts as ink for thinning above this value."""
+THRESHOLD = 0.6
+"""A pixel of the magnified image (in [0, 1]) counts as ink above this value; higher
+than half keeps small loops open (tuned on re-drawn MNIST accuracy: 0.4-0.8 tried)."""
 
 UPSAMPLE = 3
 """Digits are magnified this many times (bilinear) before thinning.  At 28x28 a stroke
@@ -137,9 +138,11 @@ def images_to_strokes(images: np.ndarray) -> list[list[np.ndarray]]:
 def redraw_batch(
     images: np.ndarray,
     rng: np.random.Generator,
-    width_range: tuple[float, float] = (1.6, 3.2),
+    width_range: tuple[float, float] = (1.2, 4.0),
 ) -> np.ndarray:
-    """Re-render each uint8 (N, 28, 28) digit from its skeleton with a random pen width.
+    """Re-render each uint8 (N, 28, 28) digit from its skeleton with a random pen width
+    drawn uniformly from ``width_range`` (28x28 pixels; MNIST's own strokes are about
+    1.5 to 4.4 px wide, the default pen 2.6).
 
     Returns float32 (N, 28, 28) in [0, 1].  A digit whose skeleton is empty is returned
     as it was (scaled to [0, 1]), so the augmentation never blanks a training example.
