@@ -1,12 +1,13 @@
 """How long ink takes to become an image: ``network.ink.render`` latency, and the speed
 of the re-drawing augmentation ``network.skeleton.redraw_batch``.
 
-    python benchmarks/ink_render.py [--data DIR] [--repeat R] [--seed S]
+    python benchmarks/ink_render.py [--data DIR] [--repeat R] [--seed S] [--redraw N]
 
 Render times are medians and 99th percentiles over many calls of the same drawings in
 the same run: typical digits as the canvas sends them (~100-300 points), the same
-digits with thousands of points (a fast pointer or a stylus), and a 50,000-point
-scribble; the ratios to the typical digit show that the cost stays bounded.
+digits with thousands of points (a fast pointer or a stylus), and a 10,000-point
+random scribble and 200 random strokes (the largest drawings the web edge accepts); the
+ratios to the typical digit show that the cost stays bounded.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     """Time rendering and re-drawing, and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MNIST folder")
-    parser.add_argument("--repeat", type=int, default=2000, help="render calls per case")
+    parser.add_argument("--repeat", type=int, default=1000, help="render calls per case")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--redraw", type=int, default=3000, help="images for redraw_batch")
     args = parser.parse_args(argv)
@@ -41,9 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     digits = [skeleton.image_to_strokes(im) for im in images[:50]]
     typical = [drawn.natural(d, rng)[0] for d in digits]
     dense = [[_densified(s, 0.25) for s in drawing] for drawing in typical]
-    scribble = [[rng.uniform(0, 280, size=(50000, 2))]]
+    # The worst drawings the web edge accepts (10,000 points, 200 strokes): random points
+    # all over the canvas, so every segment is long and nothing can be thinned out.
+    scribble = [[rng.uniform(0, 280, size=(10000, 2))] for _ in range(5)]
+    confetti = [[rng.uniform(0, 280, size=(50, 2)) for _ in range(200)] for _ in range(5)]
 
-    cases = {"typical digit": typical, "thousands of points": dense, "50k-point scribble": scribble}
+    cases = {
+        "typical digit": typical,
+        "thousands of points": dense,
+        "10k random points": scribble,
+        "200 random strokes": confetti,
+    }
     print(f"network.ink.render, {args.repeat} calls per case (times in microseconds; wall "
           "clock, and CPU time of this process, which a busy shared machine disturbs less)")
     print(f"{'case':22s} {'points':>8s} {'median':>8s} {'p99':>8s} {'CPU med':>8s} "
