@@ -11,8 +11,10 @@ ink pipeline (``network.ink``) can be measured and trained on drawn ink:
   (8-neighbours, minus the diagonal shortcuts of staircases); its branches run between
   end points and junctions.  At each junction the branches are paired by the straightest
   continuation, so a "+" becomes two crossing strokes and a ring one closed stroke.
-  Tracing walks a small graph in Python: about a hundred pixels per digit, well under a
-  millisecond, which we accept for its clarity.
+  Tracing walks a small graph in Python: a few hundred pixels per digit, about 0.3 ms,
+  which we accept for its clarity.
+* ``images_to_strokes`` magnifies digits three times before thinning them, so the
+  skeleton keeps corners, ends and small loops that thinning at 28x28 would eat.
 * ``redraw_batch`` re-renders digits from their traced skeletons with a random pen width,
   an augmentation that teaches the network what drawn ink looks like.
 
@@ -36,7 +38,7 @@ at 84x84 the skeleton keeps the digit's shape (re-drawn MNIST accuracy rose ~1.5
 for about three times the cost."""
 
 CHUNK = 500
-"""Images magnified and thinned at once by ``redraw_batch``, bounding its memory."""
+"""Images magnified and thinned at once by ``images_to_strokes``, bounding its memory."""
 
 SPUR = 2
 """Branches from a junction to a loose end with at most this many pixels are artefacts."""
