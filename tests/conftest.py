@@ -41,6 +41,12 @@ from collections import deque
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# One BLAS thread, as in the gunicorn workers (gunicorn.conf.py): in-process servers run
+# the learner beside their socket threads, and OpenBLAS threads spinning against them on
+# a loaded 2-core machine made 300 teaches take 7x the CPU.  Must precede numpy's import.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 from werkzeug.serving import make_server
@@ -75,11 +81,13 @@ _fallback_model: Path | None = None
 def test_model_path() -> str | None:
     """Return the model file to seed test instances from, None for the shipped default.
 
-    Before the trained weights are shipped (network/pretrained/cnn.npz), tests of the web
-    layer seed from an untrained CNN of the same architecture: they check plumbing, not
-    accuracy.
+    ``INKLING_INITIAL_MODEL`` in the environment names another model.  Without the
+    shipped weights (network/pretrained/cnn.npz), tests of the web layer seed from an
+    untrained CNN of the same architecture: they check plumbing, not accuracy.
     """
     global _fallback_model
+    if os.environ.get("INKLING_INITIAL_MODEL"):
+        return os.environ["INKLING_INITIAL_MODEL"]
     if Path(DEFAULT_MODEL_PATH).exists():
         return None
     if _fallback_model is None:

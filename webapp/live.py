@@ -108,6 +108,12 @@ def prediction_fields(hub, image: np.ndarray) -> dict:
     }
 
 
+def server_error(seq) -> dict:
+    """The error sent when answering failed because of a bug (it is logged)."""
+    return ProtocolError("server_error", "Something went wrong on the server; the "
+                         "connection is still open.", seq).to_json()
+
+
 def accuracy_json(accuracy: dict) -> dict:
     """Return the accuracy dict with plain floats (or None)."""
     return {k: (None if v is None else float(v)) for k, v in accuracy.items()}
@@ -478,7 +484,7 @@ class Session:
                 if work is None:
                     self.inbox.wake()
                 else:
-                    self.send(self.predict(work))
+                    self.answer_inline(work)
         except (ConnectionClosed, LocalProtocolError):
             pass
         except OSError:
@@ -487,6 +493,15 @@ class Session:
             log.exception("reader of %r failed", self)
         finally:
             self.inbox.close()
+
+    def answer_inline(self, work: PredictWork) -> None:
+        """Answer a prediction on the reader thread (see ``Inbox.take_inline``)."""
+        try:
+            message = self.predict(work)
+        except Exception:
+            log.exception("answering %r failed", work)
+            message = server_error(work.seq)
+        self.send(message)
 
     def _can_send_now(self) -> bool:
         # The reader must never block in a send: while it waits, nobody drains
@@ -537,18 +552,29 @@ class Session:
     def work_loop(self) -> None:
         """Answer the inbox's work in order until the connection closes (the worker)."""
         while (work := self.inbox.get()) is not None:
-            if isinstance(work, PredictWork):
-                self.send(self.predict(work))
-            elif isinstance(work, TeachWork):
-                self.send(self.teach(work))
-            elif isinstance(work, ErrorWork):
-                self.send(work.error.to_json())
-            elif isinstance(work, ModelWork):
-                # The teacher already got `taught` for its own version; others get news.
-                if work.version > self.known_version:
-                    self.known_version = work.version
-                    self.send({"type": "model", "model_version": work.version,
-                               "accuracy": accuracy_json(work.accuracy)})
+            try:
+                self.answer(work)
+            except (ConnectionClosed, OSError, LocalProtocolError):
+                raise
+            except Exception:
+                # A bug must cost one answer, not the connection.
+                log.exception("answering %r failed", work)
+                self.send(server_error(getattr(work, "seq", None)))
+
+    def answer(self, work) -> None:
+        """Send the answer to one piece of work."""
+        if isinstance(work, PredictWork):
+            self.send(self.predict(work))
+        elif isinstance(work, TeachWork):
+            self.send(self.teach(work))
+        elif isinstance(work, ErrorWork):
+            self.send(work.error.to_json())
+        elif isinstance(work, ModelWork):
+            # The teacher already got `taught` for its own version; others get news.
+            if work.version > self.known_version:
+                self.known_version = work.version
+                self.send({"type": "model", "model_version": work.version,
+                           "accuracy": accuracy_json(work.accuracy)})
 
     def predict(self, work: PredictWork) -> dict:
         """Return the prediction message for the ink in ``work``."""
