@@ -20,12 +20,18 @@ MNIST: LeCun, Cortes & Burges, CC BY-SA 3.0.  The data set is read, never copied
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+# One BLAS thread, as gunicorn.conf.py sets for the server: with more, BLAS threads spin
+# against each other on the two shared cores and a teach takes 10-50x longer under load.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -267,25 +267,21 @@ class OnlineLearner:
         return float((logits.argmax(axis=1) == np.asarray(labels, dtype=np.int64)).mean())
 
     # -- teaching -------------------------------------------------------------------
-    def _optimizers(self, head: list[Layer], x: np.ndarray) -> tuple[list[SGD], float]:
-        """One SGD per head layer, with lr normalised by its inputs' mean squared norm.
+    def _optimizers(self, layers: list[Layer], inputs: list[np.ndarray]) -> list[SGD]:
+        """One SGD per layer with parameters, its lr normalised by its inputs' mean |a|^2.
 
         A step on a Dense layer changes its output for an input a by about
         lr * |a|^2 * gradient, so dividing by the batch's mean |a|^2 (+1 for the
         bias) makes ``self.lr`` a dimensionless step that does not depend on how
         large a trunk's features happen to be (normalised least mean squares).
-        Returns the optimisers and the first layer's learning rate.
         """
-        optimizers, rates, a = [], [], x
-        for layer in head:
-            if layer.params:
-                scale = float(np.mean(np.einsum("ij,ij->i", a, a))) + 1.0 \
-                    if isinstance(layer, Dense) else 1.0
-                rates.append(self.lr / scale)
-                optimizers.append(SGD([(layer, name) for name in layer.params],
-                                      lr=rates[-1], momentum=self.momentum))
-            a = layer.forward(a, False)
-        return optimizers, rates[0]
+        optimizers = []
+        for layer, a in zip(layers, inputs, strict=True):
+            scale = float(np.mean(np.einsum("ij,ij->i", a, a))) + 1.0 \
+                if isinstance(layer, Dense) else 1.0
+            optimizers.append(SGD([(layer, name) for name in layer.params],
+                                  lr=self.lr / scale, momentum=self.momentum))
+        return optimizers
 
     def teach(self, model: Sequential, image: np.ndarray, label: int,
               replay_x: np.ndarray | None = None,
@@ -327,24 +323,28 @@ class OnlineLearner:
         weights = np.full(n, (1.0 - self.new_share) * n / max(n - 1, 1), DTYPE)
         weights[0] = self.new_share * n if n > 1 else 1.0
 
-        logits = _forward(head, x[:1])
-        probabilities = softmax(logits / DTYPE(new.temperature))[0]
-        predicted = int(probabilities.argmax())
-
         # Gradient steps.  The first Dense layer's weight gradient is x^T G, so every SGD
         # (momentum) update of its W is x^T times a small (n, H) matrix; we add those up
         # in `coefficients`, which lets the held-out evaluation below skip the big product.
-        optimizers, lr_dense = self._optimizers(head, x)
+        trained = [layer for layer in [dense, *rest] if layer.params]
+        optimizers: list[SGD] = []
         b_before = dense.params["b"].copy()
         velocity = np.zeros((n, dense.n_out), np.float64)
         coefficients = np.zeros_like(velocity)
-        first_loss = None
-        for _ in range(self.steps):
-            logits = _forward(rest, dense.forward(x), training=True)
+        for step in range(self.steps):
+            a, inputs = dense.forward(x, True), [x]
+            for layer in rest:
+                if layer.params:
+                    inputs.append(a)
+                a = layer.forward(a, True)
+            logits = a
             _, dlogits = softmax_cross_entropy(logits, y)
-            if first_loss is None:
+            if step == 0:  # the model before the teach: its answer, loss and step sizes
+                probabilities = softmax(logits[:1] / DTYPE(new.temperature))[0]
                 p = softmax(logits)
                 first_loss = float(-(weights * np.log(p[np.arange(n), y] + 1e-12)).mean())
+                optimizers = self._optimizers(trained, inputs)
+                lr_dense = optimizers[0].lr
             grad = dlogits * weights[:, None]
             for layer in reversed(rest):
                 grad = layer.backward(grad)
@@ -354,6 +354,7 @@ class OnlineLearner:
                 optimizer.step()
             velocity = self.momentum * velocity - lr_dense * grad
             coefficients += velocity
+        predicted = int(probabilities.argmax())
         new.metadata["online_teaches"] = int(new.metadata.get("online_teaches", 0)) + 1
 
         # Held-out evaluation: hidden_new = F (W + x^T C) + b_new
