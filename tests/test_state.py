@@ -186,6 +186,15 @@ def test_guard_rolls_back_poisoning_and_honest_teaching_still_works(tmp_path, tr
         assert hub.info()["accuracy"]["heldout"] < start - 0.02
 
 
+def test_guard_allows_a_drop_of_exactly_the_margin(tmp_path, trained):
+    # guard_drop 0: a teach that leaves held-out accuracy equal is not "a drop"
+    timid = make_learner(lr=1e-9)
+    with open_hub(tmp_path / "instance", trained, learner=timid, guard_drop=0.0) as hub:
+        outcomes = [hub.teach(STROKES, bar(d, d), d) for d in range(5)]
+        assert all(o.accepted for o in outcomes)
+        assert {o.accuracy["heldout"] for o in outcomes} == {hub.info()["accuracy"]["heldout"]}
+
+
 def test_a_worker_catches_up_before_teaching(tmp_path, trained):
     folder = tmp_path / "instance"
     with open_hub(folder, trained) as a, open_hub(folder, trained, learner=make_learner(1)) as b:

@@ -269,13 +269,15 @@ class ModelHub:
             replay_x, replay_y = txn.replay(self.learner.taught, self.rng)
             result = self.learner.teach(base.model, pixels, label, replay_x, replay_y)
             best = txn.best_heldout()
-            if best is not None and result.heldout < best - self.guard_drop / 100.0:
+            # "more than guard_drop points": exactly at the margin is allowed (the 1e-9
+            # absorbs rounding in best - drop, since accuracies are multiples of 1/N)
+            if best is not None and result.heldout < best - self.guard_drop / 100.0 - 1e-9:
                 return LearnDecision(
                     accepted=False, predicted=result.predicted,
                     reason=(f"This drawing was set aside: learning it as a {label} would lower "
                             f"accuracy on held-out digits to {100 * result.heldout:.1f}%, more "
-                            f"than {self.guard_drop:g} points below the best recent "
-                            f"{100 * best:.1f}%."))
+                            f"than {self.guard_drop:g} points below the best recent version "
+                            f"({100 * best:.1f}%)."))
             metadata = {"label": label, "predicted": result.predicted,
                         "loss": result.loss, "learner": self.learner.config()}
             made["model"], made["metadata"] = result.model, metadata
