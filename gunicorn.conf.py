@@ -18,6 +18,13 @@ import os
 import signal
 import threading
 
+# One BLAS thread per worker: a prediction is a batch of one, which BLAS threads do not
+# speed up, and on busy cores they spin-wait for each other (tens of ms per forward).
+# Requests run in parallel across threads and workers instead.  Set before any worker
+# imports NumPy; an operator's own setting wins.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 # Each prediction multiplies small matrices; BLAS threads would only spin against the
 # worker threads (and other workers) for the same two cores. Workers inherit this.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -12,8 +12,8 @@ echo WebSocket ``/ws/echo`` on the same Flask + flask-sock + gunicorn stack), th
 
 alternating blocks of the two, so both see the same machine load; then
 3. *teach*: ``ink`` + ``teach`` and the time from sending the teach to its ``taught``;
-4. *compute*: render + forward pass of the same drawings in this process, so that
-   predict - echo - compute estimates what the web layer itself adds.
+4. *compute*: render + forward pass of the same drawings in this process (a third
+   block in each round), so predict - echo - compute estimates what the web layer adds.
 
 It prints p50/p99 of each and the same-run ratio predict/echo, then stops the server.
 Loopback only, bounded by --messages/--teaches and --timeout; stops by itself.
@@ -37,9 +37,20 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
+# One BLAS thread, as gunicorn.conf.py gives the workers: the in-process compute
+# baseline must run the forward pass the way the server does.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import numpy as np  # noqa: E402
+from wsproto import ConnectionType, WSConnection  # noqa: E402
+from wsproto.events import (  # noqa: E402
+    AcceptConnection,
+    CloseConnection,
+    Ping,
+    Request,
+    TextMessage,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,37 +177,42 @@ class Server:
         self.proc.stdout.close()
 
 
-def compute_times(instance: str, n: int) -> list[float]:
-    """Time render + forward pass in this process for growing drawings (no network at all).
+class Compute:
+    """Render + forward pass of growing drawings in this process: no network, no server.
 
     The model is the one the server serves (read from the instance's database), so
-    round trip - echo - compute is what the web layer adds.
+    predict - echo - compute estimates what the web layer itself adds.
     """
-    from network.ink import render, to_uint8
-    from network.model import Sequential
-    from webapp.store import SQLiteStore
 
-    with SQLiteStore.in_folder(instance) as store:
-        model = Sequential.from_bytes(store.load_version().weights)
-    points = np.asarray(drawing_points())
-    times = []
-    for i in range(n):
-        k = 1 + i % len(points)
+    def __init__(self, instance: str):
+        from network.model import Sequential
+        from webapp.store import SQLiteStore
+
+        with SQLiteStore.in_folder(instance) as store:
+            self.model = Sequential.from_bytes(store.load_version().weights)
+        self.points = np.asarray(drawing_points())
+        self.i = 0
+
+    def __call__(self) -> float:
+        from network.ink import render, to_uint8
+
+        self.i += 1
+        k = 1 + self.i % len(self.points)
         t0 = time.perf_counter()
-        image = to_uint8(render([points[:k]])).astype(np.float32) / np.float32(255)
-        model.predict_proba(image[None])
-        times.append(time.perf_counter() - t0)
-    return times
+        image = to_uint8(render([self.points[:k]])).astype(np.float32) / np.float32(255)
+        self.model.predict_proba(image[None])
+        return time.perf_counter() - t0
 
 
-def measure(port: int, messages: int, teaches: int, block: int) -> dict[str, list[float]]:
+def measure(port: int, messages: int, teaches: int, block: int,
+            compute: Compute) -> dict[str, list[float]]:
     """Return the latencies (seconds) of echo, predict and teach round trips."""
     echo = Client("127.0.0.1", port, "/ws/echo")
     live = Client("127.0.0.1", port, "/ws")
     hello = json.loads(live.recv())
     assert hello["type"] == "hello", hello
     points = drawing_points()
-    times: dict[str, list[float]] = {"echo": [], "predict": [], "teach": []}
+    times: dict[str, list[float]] = {"echo": [], "predict": [], "teach": [], "compute": []}
     seq = 0
     i = 0
 
@@ -234,6 +250,8 @@ def measure(port: int, messages: int, teaches: int, block: int) -> dict[str, lis
                 if reply.get("type") == "prediction" and reply.get("seq") == want:
                     break
             times["predict"].append(time.perf_counter() - t0)
+        for _ in range(block):
+            times["compute"].append(compute())
 
     outcomes = {"taught": 0, "rejected": 0}
     for _ in range(teaches):
@@ -270,11 +288,11 @@ def main(argv=None) -> int:
         watchdog = threading.Timer(args.timeout, server.kill)
         watchdog.start()
         try:
-            times = measure(server.port, args.messages, args.teaches, args.block)
+            compute = Compute(os.path.join(folder, "instance"))
+            times = measure(server.port, args.messages, args.teaches, args.block, compute)
         finally:
             watchdog.cancel()
             server.stop()
-        compute = compute_times(os.path.join(folder, "instance"), min(args.messages, 500))
         elapsed = time.monotonic() - started
 
     echo50, echo99 = percentiles(times["echo"])
@@ -285,7 +303,7 @@ def main(argv=None) -> int:
     print(f"  predict  round trip  p50 {pred50:8.3f} ms   p99 {pred99:8.3f} ms")
     print(f"  ratio predict/echo   p50 {pred50 / echo50:8.2f} x    "
           f"(prediction costs {pred50 - echo50:.3f} ms more at the median)")
-    comp50, comp99 = percentiles(compute)
+    comp50, comp99 = percentiles(times["compute"])
     print(f"  render + forward     p50 {comp50:8.3f} ms   p99 {comp99:8.3f} ms   "
           f"(in this process, same drawings, no network)")
     print(f"  web layer adds about {pred50 - echo50 - comp50:.3f} ms at the median "
