@@ -12,6 +12,8 @@ b. the same stroke digits drawn the ways people draw (``network.drawn.VARIATIONS
 c. shapes that are not digits (``network.drawn.NON_DIGITS``): the confidence the model
    gives them, the share the page's "not sure" threshold (``network.ink.NOT_SURE_BELOW``)
    catches, and the share of real re-drawn digits the same threshold wrongly hides.
+   Shapes of the kinds the network is trained to be unsure of
+   (``network.drawn.LIKE_TRAINING_OUTLIERS``) are told apart from held-out ones.
 
 It prints a table, and writes to --out a PNG grid of the worst mistakes, a grid of the
 non-digits the model was surest about, and the figures as JSON.
@@ -130,10 +132,14 @@ def _report(rows: dict, shapes: dict, labels: np.ndarray, args) -> dict:
     real_confidence = real.max(axis=1)
     real_correct = real.argmax(axis=1) == real_labels
     every_shape = np.concatenate([p for _, p in shapes.values()]).max(axis=1)
+    held_out = np.concatenate(
+        [p for name, (_, p) in shapes.items() if name not in drawn.LIKE_TRAINING_OUTLIERS]
+    ).max(axis=1)
     sweep = [
         {
             "threshold": t,
             "non_digits_caught": float((every_shape < t).mean()),
+            "held_out_caught": float((held_out < t).mean()),
             "digits_hidden": float((real_confidence < t).mean()),
             "correct_digits_hidden": float((real_confidence[real_correct] < t).mean()),
             "wrong_digits_caught": float((real_confidence[~real_correct] < t).mean())
@@ -149,6 +155,7 @@ def _report(rows: dict, shapes: dict, labels: np.ndarray, args) -> dict:
         non_digits.append(
             {
                 "name": name,
+                "held_out": name not in drawn.LIKE_TRAINING_OUTLIERS,
                 "median_confidence": float(np.median(confidence)),
                 "p90_confidence": float(np.percentile(confidence, 90)),
                 "caught": float((confidence < threshold).mean()),
@@ -189,25 +196,29 @@ def _print(report: dict) -> None:
         )
     pairs = ", ".join(f"{t}->{q} x{c}" for t, q, c in report["confusions"])
     print(f"\ndominant confusions over all drawn rows: {pairs}")
-    print(f"\n{'non-digit':14s} {'median conf':>11s} {'p90 conf':>8s} "
+    print(f"\n{'non-digit':14s} {'held out':>8s} {'median conf':>11s} {'p90 conf':>8s} "
           f"{'caught <' + format(threshold, '.2f'):>12s}  read as")
     for row in report["non_digits"]:
         print(
-            f"{row['name']:14s} {row['median_confidence']:11.2f} {row['p90_confidence']:8.2f} "
+            f"{row['name']:14s} {'yes' if row['held_out'] else 'no':>8s} "
+            f"{row['median_confidence']:11.2f} {row['p90_confidence']:8.2f} "
             f"{100 * row['caught']:11.0f}%  {row['read_as']}"
         )
-    print(f"\n{'threshold':>9s} {'non-digits caught':>17s} {'real digits hidden':>18s} "
-          f"{'correct hidden':>14s} {'wrong caught':>12s}")
+    print(f"\n{'threshold':>9s} {'non-digits caught':>17s} {'held out caught':>15s} "
+          f"{'real digits hidden':>18s} {'correct hidden':>14s} {'wrong caught':>12s}")
     for row in report["threshold_sweep"]:
         mark = "  <- NOT_SURE_BELOW" if row["threshold"] == threshold else ""
         caught = row["wrong_digits_caught"]
         wrong = "-" if caught is None else f"{100 * caught:.0f}%"
         print(
             f"{row['threshold']:9.2f} {100 * row['non_digits_caught']:16.0f}% "
+            f"{100 * row['held_out_caught']:14.0f}% "
             f"{100 * row['digits_hidden']:17.1f}% {100 * row['correct_digits_hidden']:13.1f}% "
             f"{wrong:>12s}{mark}"
         )
-    print(f"\n(real digits = re-drawn + natural rows; {report['seconds']['total']:.0f} s in all)")
+    print("\nreal digits = the re-drawn and natural rows; held out = non-digits unlike the "
+          "shapes network.outliers trains the network to be unsure of (a fair test of "
+          f"generalisation); {report['seconds']['total']:.0f} s in all")
 
 
 def _write_pictures(rows: dict, shapes: dict, labels: np.ndarray, out: Path) -> None:
