@@ -54,10 +54,11 @@ from .optim import SGD
 FEATURE_BATCH = 32  # trunk images per forward: im2col of larger batches spills the cache
 _CACHE_ENTRIES = 8
 _cache_lock = threading.Lock()
-# Trunk features of the fixed data sets, keyed by (trunk fingerprint, data fingerprint).
+# Trunk features of the fixed data sets (and their Gram matrix), keyed by the trunk's and
+# the data's fingerprints.
 # Module-level on purpose: several apps in one process (tests, reloads) read the same
 # immutable arrays, and recomputing them costs about a second each.
-_feature_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_feature_cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
 
 
 def as_images(images: np.ndarray) -> np.ndarray:
@@ -104,12 +105,6 @@ def _forward(layers: list[Layer], a: np.ndarray, training: bool = False) -> np.n
     for layer in layers:
         a = layer.forward(a, training)
     return a
-
-
-def _backward(layers: list[Layer], grad: np.ndarray) -> None:
-    """Backpropagate through layers, filling their grads."""
-    for layer in reversed(layers):
-        grad = layer.backward(grad)
 
 
 def _trunk_features(model: Sequential, x: np.ndarray) -> np.ndarray:
