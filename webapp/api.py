@@ -19,6 +19,7 @@ import json
 import numpy as np
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
+from wsproto.utilities import RemoteProtocolError
 
 from network.ink import render
 from webapp import get_hub, get_runtime
@@ -142,6 +143,14 @@ def handle_unexpected(error: Exception) -> Response:
     """A bug: 500 without details (they are in the log)."""
     if isinstance(error, HTTPException):
         return handle_http_error(error)
+    if isinstance(error, RemoteProtocolError):
+        # An upgrade to /ws without a valid Sec-WebSocket-Key/-Version (or Host): wsproto
+        # refuses it inside flask-sock before anything is sent; the client's fault.
+        status = getattr(error.event_hint, "status_code", 400)
+        response = error_response("bad_request", f"Not a WebSocket handshake: {error}.", status)
+        if status == 426:
+            response.headers["Sec-WebSocket-Version"] = "13"
+        return response
     current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
     return error_response("server_error", "Something went wrong on the server.", 500)
 
