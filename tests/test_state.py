@@ -19,7 +19,7 @@ import pytest
 from network.data import load_subset
 from network.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape
 from network.learner import OnlineLearner
-from network.model import DEFAULT_MODEL_PATH, Sequential, load_model
+from network.model import DEFAULT_MODEL_PATH, ModelFileError, Sequential, load_model
 from network.optim import Adam
 from webapp.state import ModelHub, Prediction, image_to_uint8
 from webapp.store import SQLiteStore
@@ -341,6 +341,15 @@ def test_throttled_check_finds_another_workers_version(tmp_path, trained):
         assert reader.predict(bar(1, 1)).model_version == 2
     with SQLiteStore(folder / "inkling.sqlite3") as store:
         assert store.latest_version() == 2
+
+
+def test_a_missing_initial_model_is_a_clear_error_and_seeds_nothing(tmp_path):
+    folder = tmp_path / "instance"
+    with pytest.raises(ModelFileError, match="nowhere.npz"):
+        ModelHub.from_instance(folder, initial_model=tmp_path / "nowhere.npz",
+                               learner=make_learner())
+    with SQLiteStore(folder / "inkling.sqlite3") as store:
+        assert store.latest_version() is None
 
 
 def test_bad_options_are_refused(tmp_path, trained):
