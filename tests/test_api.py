@@ -14,7 +14,7 @@ import socket
 
 import numpy as np
 import pytest
-from conftest import ROOT, HandshakeRejected, app_config, draw_digit
+from web_support import ROOT, HandshakeRejected, app_config, draw_digit
 
 from network.ink import render, to_uint8
 from webapp import SETTINGS, create_app, settings_from_env

@@ -17,7 +17,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import WAIT, Closed, draw_digit
+from web_support import WAIT, Closed, draw_digit
 
 from webapp.store import SQLiteStore
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import Closed, HandshakeRejected, draw_digit
+from web_support import Closed, HandshakeRejected, draw_digit
 from wsproto.events import TextMessage
 
 from network.ink import render, to_uint8
