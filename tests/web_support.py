@@ -81,10 +81,12 @@ def test_model_path() -> str | None:
     if _fallback_model is None:
         from network.model import build_cnn, save_model
 
-        folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"inkling-test-model-{os.getpid()}"
+        # One shared file (seed 0, written atomically), not one per test process.
+        folder = Path(os.environ.get("TMPDIR", "/tmp")) / "inkling-test-model"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "cnn_untrained.npz"
-        save_model(build_cnn(np.random.default_rng(0)), path)
+        path = folder / "cnn_untrained_seed0.npz"
+        if not path.exists():
+            save_model(build_cnn(np.random.default_rng(0)), path)
         _fallback_model = path
     return str(_fallback_model)
 
