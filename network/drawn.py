@@ -203,7 +203,7 @@ _LETTERS = {
 
 
 def letter(rng: np.random.Generator) -> tuple[Strokes, dict]:
-    """A capital letter that no digit resembles (A, E, F, H, K, M, R, X)."""
+    """A capital letter (A, E, F, H, K, M, R, X); A and H share strokes with a "4"."""
     shape = _LETTERS[str(rng.choice(list(_LETTERS)))]
     size = np.array([rng.uniform(100, 180), rng.uniform(140, 200)])
     strokes = [np.array(s, dtype=float) * size for s in shape]
