@@ -7,10 +7,13 @@ that are no digit and ask for the uniform distribution on them (label ``-1`` in
 ``softmax_cross_entropy``). The network then keeps high confidence for digits and
 learns low confidence for ink that looks like none of them.
 
-These generators are deliberately different from the non-digit shapes of
-``benchmarks/ink.py`` (``network.drawn.NON_DIGITS``), so the benchmark still measures
-generalisation, not memory. Nothing here may look like a digit: lines stay within 35
-degrees of horizontal (a steep line is a "1"), and a single closed loop is a "0".
+Some of these families resemble non-digit shapes of ``benchmarks/ink.py`` (a dash is
+like its straight line, a coil like its spiral, a random walk like its scribble, a
+zigzag like its W and wave); the benchmark lists those in
+``network.drawn.LIKE_TRAINING_OUTLIERS`` and reports the other, held-out shapes
+separately, which is the honest measure of generalisation. Nothing here may look like
+a digit: lines stay within 35 degrees of horizontal (a steep line is a "1"), and no
+family draws a single closed loop (a "0").
 """
 
 from __future__ import annotations
