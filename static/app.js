@@ -11,7 +11,7 @@
 
 import { AnswerView, aDigit } from './answer.js';
 import { InkPad } from './canvas.js';
-import { TEACH_TIMEOUT_MS } from './config.js';
+import { TEACH_TIMEOUT_MS, setNotSureBelow } from './config.js';
 import { LiveSocket, socketUrl } from './socket.js';
 import { StatsView } from './stats.js';
 
@@ -218,6 +218,7 @@ function receive(msg) {
         $('parameters').textContent = `${msg.model.parameters.toLocaleString('en')} parameters`;
       }
       pad.setLimits(msg.limits);
+      setNotSureBelow(msg.not_sure_below);
       teachClosed = teachRefusal(msg.teach);
       body.dataset.teachClosed = String(Boolean(teachClosed));
       break;

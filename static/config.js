@@ -1,8 +1,14 @@
 // Tunable constants of the page, in one place.
 
 // Below this confidence the page says "not sure" instead of announcing a digit.
-// Measured on drawn ink (issue 5); change it here and nowhere else.
-export const NOT_SURE_BELOW = 0.6;
+// The server's value (network.ink.NOT_SURE_BELOW, measured on drawn ink by
+// benchmarks/ink.py) arrives in hello and replaces this fallback.
+export let NOT_SURE_BELOW = 0.6;
+
+/** Adopt the server's threshold (hello.not_sure_below) when it is a sane number. */
+export function setNotSureBelow(value) {
+  if (typeof value === 'number' && value > 0 && value < 1) NOT_SURE_BELOW = value;
+}
 
 // Reconnect backoff: first retry after about BASE ms, doubling up to MAX ms,
 // each delay drawn uniformly from its upper half so many pages do not retry in step.

@@ -17,7 +17,7 @@ import pytest
 from web_support import Closed, HandshakeRejected, draw_digit
 from wsproto.events import TextMessage
 
-from network.ink import render, to_uint8
+from network.ink import NOT_SURE_BELOW, render, to_uint8
 from webapp.limits import AddressBuckets, ConnectionCounter, TokenBucket
 from webapp.live import ErrorWork, Inbox, InkState, ModelWork, PredictWork, TeachWork
 from webapp.validate import (
@@ -285,6 +285,7 @@ def test_hello_carries_the_model_info(live_server, ws_connect):
     assert set(model["accuracy"]) >= {"heldout", "taught"}
     assert hello["teach"] == {"token_required": False, "authorized": True}
     assert hello["limits"]["max_points_per_stroke"] == 4000
+    assert hello["not_sure_below"] == NOT_SURE_BELOW
 
 
 def test_stroke_is_answered_with_a_prediction(live_server, ws_connect):
@@ -383,7 +384,7 @@ def test_a_teach_reaches_every_other_connection(make_live_server, ws_connect):
     for ws in (watcher, other):
         news = ws.recv(timeout=1.0)  # the contract: within a second
         assert news == {"type": "model", "model_version": v0 + 1,
-                        "accuracy": taught["accuracy"]}
+                        "accuracy": taught["accuracy"], "samples": taught["samples"]}
 
 
 def test_teacher_gets_no_model_message_for_its_own_teach(make_live_server, ws_connect):

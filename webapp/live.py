@@ -50,7 +50,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-from network.ink import render, to_uint8
+from network.ink import NOT_SURE_BELOW, render, to_uint8
 from webapp import get_runtime
 from webapp.validate import (
     INK_MESSAGES,
@@ -431,6 +431,7 @@ class Session:
                 "protocol": PROTOCOL,
                 "model": info,
                 "limits": self.limits.to_json(),
+                "not_sure_below": NOT_SURE_BELOW,
                 "teach": {"token_required": self.teach_token is not None,
                           "authorized": self.token_ok},
             })
@@ -573,8 +574,12 @@ class Session:
             # The teacher already got `taught` for its own version; others get news.
             if work.version > self.known_version:
                 self.known_version = work.version
-                self.send({"type": "model", "model_version": work.version,
-                           "accuracy": accuracy_json(work.accuracy)})
+                message = {"type": "model", "model_version": work.version,
+                           "accuracy": accuracy_json(work.accuracy)}
+                info = self.hub.info()  # cached per version: no query on the hot path
+                if info["version"] == work.version:
+                    message["samples"] = int(info["samples"])
+                self.send(message)
 
     def predict(self, work: PredictWork) -> dict:
         """Return the prediction message for the ink in ``work``."""
