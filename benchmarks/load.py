@@ -1,0 +1,589 @@
+"""Load: N people drawing at 60 updates a second, some teaching, against the real gunicorn.
+
+    python benchmarks/load.py [--clients 50] [--seconds 60] [--teachers 5] [--workers 2]
+
+Starts the README's ``gunicorn`` in the repository root on a free loopback port
+(``INKLING_BIND=127.0.0.1:<port>``, ``INKLING_WORKERS``, a fresh instance in a temporary
+folder, ``INKLING_RATE_LIMITS=off``, the default poisoning guard), connects every client,
+lets them draw for a short warm-up and then for ``--seconds`` measured seconds, and stops
+the server.  Loopback only; bounded by a watchdog; stops by itself.
+
+Each client draws like a person: digits made of strokes, the pen sampled once per
+animation frame (60 Hz), each frame sending the one to four points the pen crossed as a
+``stroke`` message, ``end`` at pen-up, a pause between strokes, a look at the answer
+after the last stroke (the client waits for the reply carrying the ``end``'s own seq),
+then ``clear``.  ``--teachers`` of them also send ``teach`` with the digit's label every
+few seconds and wait for its answer.
+
+Measured (only for messages sent after the warm-up):
+
+- prediction latency: from sending an ink message to the first prediction whose seq is
+  at least its own (the protocol folds: a client that waits for seq n accepts any
+  prediction with seq >= n), p50 and p99;
+- lost acknowledgements: a pen-up not answered by its own seq, a teach not answered by
+  ``taught`` (or a ``rejected`` from the guard) within 10 s, ink never answered at all;
+- errors: error messages other than ``rejected``, closed connections, tracebacks in
+  the server's log;
+- messages per second both ways, the server's CPU (utime + stime of the master and its
+  workers from /proc/<pid>/stat) and memory (VmRSS, VmHWM from /proc/<pid>/status),
+  and this client's own CPU: client and server share the machine's cores.
+
+The trade-off in the client: one process, asyncio and a hand-written WebSocket framing
+over raw sockets (no browser, no wsproto), so fifty clients cost this process as little
+as possible; the client's own timer lag is printed, so a slow client shows as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAME = 1 / 60
+"""Seconds between two pen samples (one animation frame)."""
+ANSWER_TIMEOUT = 10.0
+"""Seconds a client waits for an answer before counting it lost."""
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+class Server:
+    """The README's ``gunicorn`` in its own process group, its log drained in a thread."""
+
+    LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+
+    def __init__(self, instance: str, workers: int, timeout: float):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INKLING_")}
+        env.update(INKLING_INSTANCE_PATH=instance, INKLING_BIND="127.0.0.1:0",
+                   INKLING_WORKERS=str(workers), INKLING_RATE_LIMITS="off",
+                   INKLING_LOG_LEVEL="info")
+        if "INKLING_INITIAL_MODEL" in os.environ:
+            env["INKLING_INITIAL_MODEL"] = os.environ["INKLING_INITIAL_MODEL"]
+        exe = Path(sys.executable).parent / "gunicorn"
+        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "gunicorn"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        self.lines: list[str] = []
+        self.port = None
+        ready = 0
+        timer = threading.Timer(timeout, self.kill)
+        timer.start()
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                if m := self.LISTENING.search(line):
+                    self.port = int(m.group(1))
+                ready += "inkling worker ready" in line
+                if self.port and ready >= workers:
+                    break
+        finally:
+            timer.cancel()
+        if not (self.port and ready >= workers):
+            self.kill()
+            raise RuntimeError("gunicorn did not start:\n" + "".join(self.lines[-30:]))
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def __repr__(self) -> str:
+        return f"Server(pid={self.proc.pid}, port={self.port})"
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:  # keep reading so the pipe never fills
+            self.lines.append(line)
+
+    def pids(self) -> list[int]:
+        """Return the master's pid and its children's (the workers)."""
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                    children.append(int(entry))
+        return [self.proc.pid, *sorted(children)]
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def stop(self) -> None:
+        """SIGTERM (sockets close with 1001), SIGKILL if the server lingers."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.proc.wait(30)
+        self.kill()  # workers orphaned by a master that died first
+        self.drain.join(5)
+        self.proc.stdout.close()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system, seconds) the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / ticks
+
+
+def memory_kib(pids: list[int]) -> tuple[int, int]:
+    """Return (VmRSS, VmHWM) summed over the processes, in KiB."""
+    rss = peak = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss += int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                peak += int(line.split()[1])
+    return rss, peak
+
+
+# --- a WebSocket client on asyncio streams -----------------------------------------------------
+
+
+class Closed(Exception):
+    """The server closed the connection."""
+
+
+def mask_frame(opcode: int, payload: bytes) -> bytes:
+    """Return a final, masked client frame (RFC 6455 5.2)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    key = os.urandom(4)
+    # XOR with the repeated key as one big integer: far cheaper than a byte loop.
+    repeated = (key * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
+    return head + key + masked
+
+
+class Connection:
+    """One WebSocket to /ws: text frames out, text frames in, pings answered."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16))
+        writer.write(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\n" % (port, key))
+        head = await reader.readuntil(b"\r\n\r\n")
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        if not head.startswith(b"HTTP/1.1 101") or accept not in head:
+            writer.close()
+            raise ConnectionError(f"handshake refused: {head[:200]!r}")
+        return cls(reader, writer)
+
+    def send(self, message: dict) -> None:
+        self.writer.write(mask_frame(0x1, json.dumps(message, separators=(",", ":")).encode()))
+
+    async def recv(self) -> str:
+        """Return the next text message (reassembling fragments, answering pings)."""
+        parts: list[bytes] = []
+        while True:
+            b0, b1 = await self.reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+            elif n == 127:
+                (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+            payload = await self.reader.readexactly(n)
+            opcode = b0 & 0x0F
+            if opcode == 0x9:  # ping
+                self.writer.write(mask_frame(0xA, payload))
+            elif opcode == 0x8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                raise Closed(f"closed by the server with code {code}")
+            elif opcode in (0x0, 0x1):
+                parts.append(payload)
+                if b0 & 0x80:
+                    return b"".join(parts).decode()
+
+    async def close(self) -> None:
+        try:
+            self.writer.write(mask_frame(0x8, struct.pack("!H", 1000)))
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+# --- drawing like a person ---------------------------------------------------------------------
+
+DIGITS = {
+    0: [[(0.5 + 0.38 * np.sin(t), 0.5 - 0.5 * np.cos(t)) for t in np.linspace(0, 6.4, 40)]],
+    1: [[(0.3, 0.2), (0.55, 0.0), (0.55, 1.0)]],
+    2: [[(0.1, 0.25), (0.3, 0.03), (0.7, 0.03), (0.9, 0.3), (0.7, 0.55), (0.1, 1.0),
+         (0.95, 1.0)]],
+    3: [[(0.1, 0.1), (0.8, 0.05), (0.45, 0.45), (0.9, 0.7), (0.6, 1.0), (0.1, 0.9)]],
+    4: [[(0.25, 0.0), (0.05, 0.62), (0.95, 0.62)], [(0.7, 0.25), (0.7, 1.0)]],
+    5: [[(0.2, 0.0), (0.15, 0.45), (0.7, 0.42), (0.9, 0.7), (0.6, 1.0), (0.1, 0.9)],
+        [(0.2, 0.0), (0.85, 0.0)]],
+    6: [[(0.75, 0.0), (0.3, 0.4), (0.15, 0.75), (0.4, 1.0), (0.8, 0.85), (0.75, 0.55),
+         (0.2, 0.65)]],
+    7: [[(0.05, 0.0), (0.95, 0.0), (0.35, 1.0)]],
+    8: [[(0.5, 0.5), (0.15, 0.25), (0.5, 0.0), (0.85, 0.25), (0.5, 0.5), (0.1, 0.78),
+         (0.5, 1.0), (0.9, 0.78), (0.5, 0.5)]],
+    9: [[(0.85, 0.3), (0.5, 0.0), (0.15, 0.25), (0.45, 0.5), (0.85, 0.3), (0.8, 1.0)]],
+}
+"""Digit shapes as strokes of (x, y) in a unit box, y pointing down."""
+
+
+def pen_frames(digit: int, rng: np.random.Generator) -> list[list[list[list[float]]]]:
+    """Return the digit as strokes, each a list of frames, each the points of one frame.
+
+    The shape is placed in a random box on a 400 x 400 canvas, slightly rotated and
+    jittered, and walked at a pen speed of 400-900 px/s with a pointer sample every
+    3-5 px, so a frame carries the 1-4 points a browser would coalesce into it.
+    """
+    size = rng.uniform(120, 240)
+    offset = rng.uniform(20, 380 - size, size=2)
+    angle = rng.uniform(-0.15, 0.15)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    speed = rng.uniform(400, 900)
+    spacing = rng.uniform(3, 5)
+    strokes = []
+    for shape in DIGITS[digit]:
+        corners = (np.asarray(shape) - 0.5) @ rotation.T * (size * np.array([0.7, 1.0]))
+        corners += 0.5 * size + offset
+        # Walk the polyline: points every `spacing` px along its length.
+        lengths = np.linalg.norm(np.diff(corners, axis=0), axis=1)
+        along = np.concatenate([[0], np.cumsum(lengths)])
+        s = np.arange(0, along[-1] + spacing, spacing)
+        points = np.stack([np.interp(s, along, corners[:, 0]), np.interp(s, along, corners[:, 1])],
+                          axis=1) + rng.normal(0, 0.6, (len(s), 2))
+        per_frame = max(1, int(round(speed * FRAME / spacing)))
+        frames = [np.round(points[i:i + per_frame], 1).tolist()
+                  for i in range(0, len(points), per_frame)]
+        strokes.append(frames)
+    return strokes
+
+
+# --- the clients -------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    """What every client saw; only messages sent after ``measure_from`` are counted."""
+
+    measure_from: float = float("inf")
+    latencies: list[float] = field(default_factory=list)
+    teach_latencies: list[float] = field(default_factory=list)
+    sent: int = 0
+    received: int = 0
+    predictions: int = 0
+    pen_ups: int = 0
+    pen_ups_answered: int = 0
+    teaches: int = 0
+    taught: int = 0
+    rejected: int = 0
+    lost: int = 0
+    unanswered_ink: int = 0
+    errors: list[str] = field(default_factory=list)
+    lag: list[float] = field(default_factory=list)
+
+
+class Drawer:
+    """One person: draws digits at 60 Hz on one connection; a teacher also teaches."""
+
+    def __init__(self, index: int, port: int, stats: Stats, teacher: bool, teach_every: float):
+        self.index = index
+        self.port = port
+        self.stats = stats
+        self.teacher = teacher
+        self.teach_every = teach_every
+        self.rng = np.random.default_rng(index)
+        self.seq = 0
+        self.pending: dict[int, float] = {}  # ink seq -> send time, until a prediction covers it
+        self.waiting: dict[int, asyncio.Future] = {}  # seq -> future of its exact answer
+        self.connection: Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"Drawer({self.index}, teacher={self.teacher}, seq={self.seq})"
+
+    def send(self, message: dict, ink: bool = True) -> int:
+        self.seq += 1
+        now = time.perf_counter()
+        self.connection.send({**message, "seq": self.seq})
+        if now >= self.stats.measure_from:
+            self.stats.sent += 1
+        if ink:
+            self.pending[self.seq] = now
+        return self.seq
+
+    def expect(self, seq: int) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[seq] = future
+        return future
+
+    async def answer(self, seq: int, future: asyncio.Future) -> dict | None:
+        """Wait for the reply carrying ``seq``; None (counted lost) after ANSWER_TIMEOUT."""
+        await self.connection.writer.drain()
+        try:
+            return await asyncio.wait_for(future, ANSWER_TIMEOUT)
+        except TimeoutError:
+            self.waiting.pop(seq, None)
+            return None
+
+    async def read_loop(self) -> None:
+        stats = self.stats
+        while True:
+            text = await self.connection.recv()
+            now = time.perf_counter()
+            message = json.loads(text)
+            kind, seq = message.get("type"), message.get("seq")
+            if now >= stats.measure_from:
+                stats.received += 1
+            if kind == "prediction" and seq is not None:
+                stats.predictions += now >= stats.measure_from
+                for s in [s for s in self.pending if s <= seq]:
+                    sent = self.pending.pop(s)
+                    if sent >= stats.measure_from:
+                        stats.latencies.append(now - sent)
+            elif kind == "error" and message.get("code") != "rejected":
+                stats.errors.append(f"client {self.index}: {message}")
+            future = self.waiting.pop(seq, None) if seq is not None else None
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    async def run(self, start: float, stop: float) -> None:
+        """Draw until ``stop`` (perf_counter time); start drawing at ``start``."""
+        stats = self.stats
+        last_teach = start + self.rng.uniform(0, self.teach_every)
+        await asyncio.sleep(max(0.0, start - time.perf_counter()))
+        while time.perf_counter() < stop:
+            digit = int(self.rng.integers(10))
+            strokes = pen_frames(digit, self.rng)
+            for k, frames in enumerate(strokes):
+                tick = time.perf_counter()
+                for points in frames:
+                    self.send({"type": "stroke", "points": points})
+                    await self.connection.writer.drain()
+                    tick += FRAME
+                    delay = tick - time.perf_counter()
+                    if delay < -0.1:  # the client fell behind: drop frames, as a browser does
+                        tick = time.perf_counter()
+                        continue
+                    await asyncio.sleep(max(0.0, delay))
+                    if tick >= stats.measure_from:  # how late this client's timer fired
+                        stats.lag.append(time.perf_counter() - tick)
+                seq = self.send({"type": "end"})
+                if k < len(strokes) - 1:
+                    await asyncio.sleep(self.rng.uniform(0.1, 0.25))  # to the next stroke
+                    continue
+                # The digit is done: the person looks for the answer to their pen-up.
+                counted = time.perf_counter() >= stats.measure_from
+                reply = await self.answer(seq, self.expect(seq))
+                if counted:
+                    stats.pen_ups += 1
+                    if reply is not None and reply.get("type") == "prediction":
+                        stats.pen_ups_answered += 1
+                    else:
+                        stats.lost += 1
+                        stats.errors.append(f"client {self.index}: pen-up {seq} got {reply}")
+            if self.teacher and time.perf_counter() - last_teach >= self.teach_every:
+                last_teach = time.perf_counter()
+                seq = self.send({"type": "teach", "label": digit}, ink=False)
+                counted = last_teach >= stats.measure_from
+                reply = await self.answer(seq, self.expect(seq))
+                if counted:
+                    stats.teaches += 1
+                    if reply is None:
+                        stats.lost += 1
+                        stats.errors.append(f"client {self.index}: teach {seq} unanswered")
+                    elif reply["type"] == "taught":
+                        stats.taught += 1
+                        stats.teach_latencies.append(time.perf_counter() - last_teach)
+                    elif reply.get("code") == "rejected":
+                        stats.rejected += 1
+                        stats.teach_latencies.append(time.perf_counter() - last_teach)
+            await asyncio.sleep(self.rng.uniform(0.3, 0.6))  # reading the answer
+            self.send({"type": "clear"})
+            await asyncio.sleep(self.rng.uniform(0.2, 0.4))  # the pen goes back to the pad
+        # Finish: the last message must be answered by its own seq, and nothing left over.
+        seq = self.send({"type": "end"})
+        reply = await self.answer(seq, self.expect(seq))
+        if reply is None or reply.get("type") != "prediction":
+            stats.lost += 1
+            stats.errors.append(f"client {self.index}: final end {seq} got {reply}")
+        stats.unanswered_ink += sum(1 for sent in self.pending.values()
+                                    if sent >= stats.measure_from)
+
+
+async def run_clients(port: int, clients: int, teachers: int, seconds: float, warmup: float,
+                      teach_every: float, server: Server) -> tuple[Stats, dict]:
+    """Connect every client, draw for warmup + seconds, measure the last ``seconds``."""
+    stats = Stats()
+    drawers = [Drawer(i, port, stats, i < teachers, teach_every) for i in range(clients)]
+    for drawer in drawers:
+        drawer.connection = await Connection.open(port)
+        hello = json.loads(await drawer.connection.recv())
+        assert hello["type"] == "hello", hello
+    readers = [asyncio.create_task(d.read_loop()) for d in drawers]
+    begin = time.perf_counter()
+    stats.measure_from = begin + warmup
+    stop = stats.measure_from + seconds
+    runs = [asyncio.create_task(d.run(begin + d.rng.uniform(0, 1.0), stop))
+            for d in drawers]
+    # Sample the server's CPU when the measurement starts and ends.
+    await asyncio.sleep(max(0.0, stats.measure_from - time.perf_counter()))
+    pids = server.pids()
+    cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    await asyncio.sleep(max(0.0, stop - time.perf_counter()))
+    cpu1, wall1 = cpu_seconds(pids), time.perf_counter()
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    rss, peak = memory_kib(pids)
+    done, _ = await asyncio.wait(runs, timeout=ANSWER_TIMEOUT + 10)
+    for task in runs:
+        if task not in done:
+            task.cancel()
+            stats.errors.append("a client did not finish in time")
+        elif task.exception() is not None:
+            stats.errors.append(f"a client failed: {task.exception()!r}")
+    for task in readers:
+        if task.done() and task.exception() is not None:
+            stats.errors.append(f"a connection failed: {task.exception()!r}")
+        task.cancel()
+    for drawer in drawers:
+        await drawer.connection.close()
+    server_facts = {
+        "pids": pids,
+        "cpu": (cpu1 - cpu0) / (wall1 - wall0),
+        "client_cpu": (usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime)
+        / (wall1 - wall0),
+        "rss": rss,
+        "peak": peak,
+        "wall": wall1 - wall0,
+    }
+    return stats, server_facts
+
+
+def percentile_ms(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1e3, q)) if samples else float("nan")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50, help="people drawing at once")
+    parser.add_argument("--seconds", type=float, default=60, help="measured duration")
+    parser.add_argument("--teachers", type=int, default=5, help="clients that also teach")
+    parser.add_argument("--teach-every", type=float, default=4.0, help="seconds between teaches")
+    parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("INKLING_WORKERS", 2)))
+    args = parser.parse_args(argv)
+    if args.clients < 1 or not 0 <= args.teachers <= args.clients or args.seconds <= 0:
+        parser.error("need clients >= 1, 0 <= teachers <= clients and seconds > 0")
+
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="inkling-load-") as folder:
+        server = Server(os.path.join(folder, "instance"), args.workers, timeout=180)
+        # The watchdog: whatever happens, the server dies and this process ends.
+        limit = args.warmup + args.seconds + 3 * ANSWER_TIMEOUT + 120
+        watchdog = threading.Timer(limit, lambda: (server.kill(), os._exit(3)))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            stats, facts = asyncio.run(run_clients(
+                server.port, args.clients, args.teachers, args.seconds, args.warmup,
+                args.teach_every, server))
+        finally:
+            server.stop()
+            watchdog.cancel()
+        log = "".join(server.lines)
+    tracebacks = log.count("Traceback")
+    if tracebacks:
+        stats.errors.append(f"{tracebacks} traceback(s) in the server log")
+
+    wall = facts["wall"]
+    p50, p99 = percentile_ms(stats.latencies, 50), percentile_ms(stats.latencies, 99)
+    rows = [
+        ("clients (teaching)", f"{args.clients} ({args.teachers}, one every "
+                               f"{args.teach_every:g} s)"),
+        ("measured", f"{wall:.1f} s after {args.warmup:g} s warm-up; gunicorn gthread, "
+                     f"{args.workers} workers, loopback"),
+        ("messages sent / s", f"{stats.sent / wall:,.0f}  ({stats.sent:,} in all)"),
+        ("messages received / s", f"{stats.received / wall:,.0f}  "
+                                  f"({stats.predictions:,} predictions)"),
+        ("prediction latency p50", f"{p50:.2f} ms"),
+        ("prediction latency p99", f"{p99:.2f} ms  (aim: under 50 ms; "
+                                   f"{len(stats.latencies):,} ink messages)"),
+        ("pen-ups answered by own seq", f"{stats.pen_ups_answered} / {stats.pen_ups}"),
+        ("teaches", f"{stats.teaches} sent: {stats.taught} taught, {stats.rejected} rejected "
+                    f"by the guard; p50 {percentile_ms(stats.teach_latencies, 50):.0f} ms, "
+                    f"p99 {percentile_ms(stats.teach_latencies, 99):.0f} ms"),
+        ("lost acknowledgements", f"{stats.lost} (+ {stats.unanswered_ink} ink messages "
+                                  "never answered)"),
+        ("errors", f"{len(stats.errors)}"),
+        ("server CPU", f"{100 * facts['cpu']:.0f}% of one core (master + "
+                       f"{len(facts['pids']) - 1} workers; {os.cpu_count()} cores)"),
+        ("server memory", f"RSS {facts['rss'] / 1024:.0f} MiB, peak {facts['peak'] / 1024:.0f}"
+                          f" MiB (sum over {len(facts['pids'])} processes)"),
+        ("client CPU (this process)", f"{100 * facts['client_cpu']:.0f}% of one core; timer "
+                                      f"lag p50 {percentile_ms(stats.lag, 50):.1f} ms, "
+                                      f"p99 {percentile_ms(stats.lag, 99):.1f} ms"),
+        ("load average before / after", f"{load_before:.2f} / {os.getloadavg()[0]:.2f} "
+                                        f"on {os.cpu_count()} cores"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"Inkling load: {args.clients} people drawing at 60 updates a second")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    for error in stats.errors[:10]:
+        print(f"  ! {error}")
+    ok = not stats.errors and stats.lost == 0 and stats.unanswered_ink == 0
+    print("  result: " + ("no errors, no lost acknowledgements" if ok else "FAILED (see above)")
+          + f"; p99 {'meets' if p99 < 50 else 'misses'} the 50 ms aim")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
