@@ -28,7 +28,7 @@ import threading
 import urllib.request
 
 import pytest
-from conftest import WAIT, Closed, WSClient, draw_digit
+from web_support import WAIT, Closed, WSClient, draw_digit
 
 from webapp.store import DATABASE_NAME
 

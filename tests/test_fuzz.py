@@ -33,9 +33,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import WAIT, Closed, LiveServer, WSClient, app_config, draw_digit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from web_support import WAIT, Closed, LiveServer, WSClient, app_config, draw_digit
 
 from webapp import create_app
 

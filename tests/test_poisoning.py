@@ -24,7 +24,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import WAIT, draw_digit
+from web_support import WAIT, draw_digit
 
 pytestmark = pytest.mark.slow
 
