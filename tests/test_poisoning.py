@@ -8,7 +8,7 @@ that says why, and honest teaching afterwards must still make version v+1.
 
 What the guard does not do, and the test therefore does not claim: it compares each
 teach with the best recent version, so a wrong label that costs less than the margin is
-accepted (a third to a half of them here), stays in the replay buffer and the data set,
+accepted (a quarter to a half of them here), stays in the replay buffer and data set,
 and the model ends at the guard's edge, 2 points down.  From there an honest teach that
 costs a single held-out digit is refused as well, so the test asks that some of ten
 honest teaches are accepted, not all.  The hub's learner is randomly seeded (create_app
