@@ -134,6 +134,10 @@ class ModelHub:
         self.learner = learner if learner is not None else OnlineLearner.from_subset(rng=self.rng)
 
         self._teach_lock = threading.Lock()
+        # Held while the learner computes its cached trunk features, so a teach that
+        # arrives during the background warm-up waits for it instead of computing the
+        # same features again inside the database's write lock.
+        self._warm_lock = threading.Lock()
         self._swap_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._announce_lock = threading.RLock()  # a callback may unsubscribe
@@ -258,6 +262,7 @@ class ModelHub:
         label = int(label)
         pixels = image_to_uint8(image)
         made: dict[str, Any] = {}
+        self._warm_up(quiet=False)  # outside the write lock; a cache hit after the first
 
         def learn(txn: TeachTransaction) -> LearnDecision:
             live = self._live
@@ -378,11 +383,14 @@ class ModelHub:
                              daemon=True).start()
         return self
 
-    def _warm_up(self) -> None:
-        try:
-            self.learner.warm_up(self._live.model)
-        except Exception:  # only an optimisation: the first teach computes what it needs
-            log.exception("learner warm-up failed")
+    def _warm_up(self, quiet: bool = True) -> None:
+        with self._warm_lock:
+            try:
+                self.learner.warm_up(self._live.model)
+            except Exception:  # only an optimisation: the teach computes what it needs
+                if not quiet:
+                    raise
+                log.exception("learner warm-up failed")
 
     def _watch(self) -> None:
         while not self._stop.wait(self.sync_interval):
