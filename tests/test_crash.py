@@ -15,7 +15,7 @@ at a moment no sleep chose.  Then, before and after restarting on the same folde
 - the instance loads: ``/healthz`` answers 200 with the newest version, and a fresh
   connection predicts with it.
 
-The poisoning guard is off (``INKLING_GUARD_DROP=100``) so that every teach makes a
+The poisoning guard is off (``INKLING_GUARD_DROP=100``, ``INKLING_GUARD_STEP=100``) so that every teach makes a
 version and the counts are exact; rate limits are off for the storm.
 """
 
@@ -40,7 +40,7 @@ IN_FLIGHT = 2
 """Teaches each connection keeps in flight, so the kill always cuts some off."""
 ACKS_BEFORE_KILL = (1, 20)
 """The kill comes after a number of acknowledgements drawn from this range (per cycle)."""
-ENV = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100"}
+ENV = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100", "INKLING_GUARD_STEP": "100"}
 
 
 def get_json(url: str) -> tuple[int, dict]:

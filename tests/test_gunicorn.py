@@ -23,7 +23,7 @@ from webapp.store import SQLiteStore
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
-BULK = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100"}
+BULK = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100", "INKLING_GUARD_STEP": "100"}
 """Teaching in bulk: no rate limits, and no guard (these tests count versions, and the
 guard may legitimately roll back a teach of the crude test drawings)."""
 

@@ -6,13 +6,13 @@ where it started, every teach the guard rolled back must be kept aside (not in
 /api/samples.npz, not in the replay buffer) and answered with a ``rejected`` error
 that says why, and honest teaching afterwards must still make version v+1.
 
-What the guard does not do, and the test therefore does not claim: it compares each
-teach with the best recent version, so a wrong label that costs less than the margin is
-accepted (a quarter to a half of them here), stays in the replay buffer and data set,
-and the model ends at the guard's edge, 2 points down.  From there an honest teach that
-costs a single held-out digit is refused as well, so the test asks that some of ten
-honest teaches are accepted, not all.  The hub's learner is randomly seeded (create_app
-passes no seed), so the counts vary from run to run; the bounds asserted do not.
+What the guard does not do, and the test therefore does not claim: a wrong label that
+costs less than both margins (``GUARD_STEP`` per teach, ``GUARD_DROP`` in total) is
+accepted (about a third of them here), stays in the replay buffer and data set, and the
+model may end near the guard's edge.  From there an honest teach that costs a single
+held-out digit is refused as well, so the test asks that most of ten honest teaches are
+accepted, not all.  The hub's learner is randomly seeded (create_app passes no seed), so
+the counts vary from run to run; the bounds asserted do not.
 """
 
 from __future__ import annotations
@@ -110,7 +110,9 @@ def test_300_wrong_labels_leave_heldout_within_the_guard(make_live_server, ws_co
                 # The teacher is told why, in a sentence, with the numbers of the decision.
                 assert reply["type"] == "error" and reply["code"] == "rejected", reply
                 assert "set aside" in reply["message"] and "held-out" in reply["message"]
-                assert f"{GUARD_POINTS:g} points" in reply["message"], reply["message"]
+                # which guard fired: the total drop (GUARD_POINTS) or one step's cost
+                assert (f"{GUARD_POINTS:g} points" in reply["message"]
+                        or "in one step" in reply["message"]), reply["message"]
                 assert reply["label"] == wrong
                 assert reply["model_version"] == v0 + len(accepted)
                 rejected.append((pixels(prediction), wrong, reply))
@@ -144,10 +146,9 @@ def test_300_wrong_labels_leave_heldout_within_the_guard(make_live_server, ws_co
     assert not {p for p, _, _ in rejected} & {img.tobytes() for img in replay_x}
 
     # Honest teaching still works: correct labels are accepted, each as version v+1.
-    # The poisoner leaves the model at the guard's edge (best - 2 points), and the replay
-    # batch still holds the wrong labels that were accepted, so an honest teach that costs
-    # even one held-out digit is refused too (a third of them in some runs; see the module
-    # docstring).  Ten honest teaches: every accepted one is v+1, and some must be.
+    # The poisoner may leave the model near the guard's edge (best - 2 points), where an
+    # honest teach that costs even one held-out digit is refused; the step guard keeps
+    # the costliest wrong labels out, so nearly all honest teaches pass (9-10 of 10 seen).
     version, samples = after["version"], after["samples"]
     honest_accepted = 0
     for k in range(HONEST_TEACHES):
@@ -162,7 +163,8 @@ def test_300_wrong_labels_leave_heldout_within_the_guard(make_live_server, ws_co
         else:
             assert reply["code"] == "rejected" and "set aside" in reply["message"], reply
             assert reply["model_version"] == version
-    assert honest_accepted >= 1, "after the poisoning no honest teach is accepted"
+    print(f"poisoning: {len(accepted)} wrong accepted, {len(rejected)} rejected; honest accepted {honest_accepted}/{HONEST_TEACHES}; heldout {heldout0:.3f} -> {after['accuracy']['heldout']:.3f}")
+    assert honest_accepted >= 7, f"after the poisoning only {honest_accepted} honest teaches passed"
     final = get(server.url + "/api/model")
     assert final["version"] == version and final["samples"] == samples
     assert final["accuracy"]["heldout"] >= heldout0 - GUARD_POINTS / 100 - 1e-9

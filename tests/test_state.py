@@ -161,7 +161,8 @@ def test_samples_npz(hub):
 def test_guard_rolls_back_poisoning_and_honest_teaching_still_works(tmp_path, trained):
     # an eager learner, so that wrong labels would wreck the model quickly without the guard
     learner = make_learner(lr=2.0, steps=3, new_share=0.6)
-    with open_hub(tmp_path / "instance", trained, learner=learner, guard_drop=2.0) as hub:
+    with open_hub(tmp_path / "instance", trained, learner=learner, guard_drop=2.0,
+                  guard_step=100.0) as hub:
         start = hub.info()["accuracy"]["heldout"]
         outcomes = [hub.teach(STROKES, bar(d, 50 + i), (d + 1) % 10)
                     for i, d in enumerate(np.arange(60) % 10)]
@@ -180,10 +181,28 @@ def test_guard_rolls_back_poisoning_and_honest_teaching_still_works(tmp_path, tr
 
     # the same poisoning without a guard really does damage: the guard is what saved us
     learner = make_learner(lr=2.0, steps=3, new_share=0.6)
-    with open_hub(tmp_path / "unguarded", trained, learner=learner, guard_drop=100.0) as hub:
+    with open_hub(tmp_path / "unguarded", trained, learner=learner, guard_drop=100.0,
+                  guard_step=100.0) as hub:
         for i, d in enumerate(np.arange(60) % 10):
             hub.teach(STROKES, bar(d, 50 + i), (d + 1) % 10)
         assert hub.info()["accuracy"]["heldout"] < start - 0.02
+
+
+def test_step_guard_refuses_a_single_teach_that_costs_too_much(tmp_path, trained):
+    learner = make_learner(lr=2.0, steps=3, new_share=0.6)
+    with open_hub(tmp_path / "instance", trained, learner=learner, guard_drop=100.0,
+                  guard_step=0.5) as hub:
+        outcomes = []
+        for i, d in enumerate(np.arange(60) % 10):
+            before = hub.info()["accuracy"]["heldout"]
+            outcome = hub.teach(STROKES, bar(d, 50 + i), (d + 1) % 10)
+            outcomes.append(outcome)
+            # no accepted teach lowers held-out accuracy by more than half a point
+            assert outcome.accuracy["heldout"] >= before - 0.005 - 1e-9
+        rejected = [o for o in outcomes if not o.accepted]
+        assert rejected, "the step guard never fired"
+        assert all("in one step" in o.reason for o in rejected)
+        assert hub.version == 1 + len(outcomes) - len(rejected)
 
 
 def test_guard_allows_a_drop_of_exactly_the_margin(tmp_path, trained):

@@ -113,6 +113,9 @@ SETTINGS = (
     Setting("GUARD_DROP", "INKLING_GUARD_DROP", _non_negative_float, 2.0,
             "a teach that drops held-out accuracy more than this many points below the "
             "best recent version is rolled back"),
+    Setting("GUARD_STEP", "INKLING_GUARD_STEP", _non_negative_float, 0.5,
+            "a single teach that drops held-out accuracy more than this many points below "
+            "the version it was learned from is rolled back"),
     Setting("INITIAL_MODEL", "INKLING_INITIAL_MODEL", _optional_text, None,
             "model file (.npz) a new instance is seeded from; default the shipped "
             "network/pretrained/cnn.npz"),
@@ -250,7 +253,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.limits import RateLimits
     from webapp.state import ModelHub
 
-    options = {"guard_drop": app.config["GUARD_DROP"]}
+    options = {"guard_drop": app.config["GUARD_DROP"], "guard_step": app.config["GUARD_STEP"]}
     if app.config["INITIAL_MODEL"]:
         options["initial_model"] = app.config["INITIAL_MODEL"]
     hub = ModelHub.from_instance(app.instance_path, **options)

@@ -118,16 +118,19 @@ class ModelHub:
     The hub owns the store it is given and closes it in :meth:`close`.
     """
 
-    def __init__(self, store: Store, *, guard_drop: float = 2.0, seed: int | None = None,
+    def __init__(self, store: Store, *, guard_drop: float = 2.0, guard_step: float = 0.5,
+                 seed: int | None = None,
                  sync_interval: float = 0.25, check_interval: float = 0.1,
                  learner: OnlineLearner | None = None,
                  initial_model: Sequential | str | os.PathLike | None = None) -> None:
-        if guard_drop < 0:
-            raise ValueError(f"guard_drop must be >= 0 points, got {guard_drop}")
+        if guard_drop < 0 or guard_step < 0:
+            raise ValueError(f"guard_drop and guard_step must be >= 0 points, "
+                             f"got {guard_drop} and {guard_step}")
         if sync_interval <= 0 or check_interval < 0:
             raise ValueError("sync_interval must be > 0 and check_interval >= 0")
         self.store = store
         self.guard_drop = float(guard_drop)
+        self.guard_step = float(guard_step)
         self.sync_interval = float(sync_interval)
         self.check_interval = float(check_interval)
         self.rng = np.random.default_rng(seed)
@@ -166,7 +169,7 @@ class ModelHub:
 
     def __repr__(self) -> str:
         return (f"ModelHub(version={self._live.version}, store={self.store!r}, "
-                f"guard_drop={self.guard_drop})")
+                f"guard_drop={self.guard_drop}, guard_step={self.guard_step})")
 
     # -- loading --------------------------------------------------------------------
     def _seed(self, initial_model: Sequential | str | os.PathLike | None) -> None:
@@ -276,6 +279,20 @@ class ModelHub:
             best = txn.best_heldout()
             # "more than guard_drop points": exactly at the margin is allowed (the 1e-9
             # absorbs rounding in best - drop, since accuracies are multiples of 1/N)
+            # One teach alone may not cost more than guard_step points either: honest
+            # teaches move held-out accuracy by a tenth of a point at most, while a wrong
+            # label on a clear digit often costs a point or more. Refusing those keeps a
+            # poisoner far from the guard_drop edge, where honest teaches would suffer.
+            base_heldout = base.info.heldout
+            if base_heldout is not None and \
+                    result.heldout < base_heldout - self.guard_step / 100.0 - 1e-9:
+                return LearnDecision(
+                    accepted=False, predicted=result.predicted,
+                    reason=(f"This drawing was set aside: learning it as a {label} would lower "
+                            f"accuracy on held-out digits from {100 * base_heldout:.1f}% to "
+                            f"{100 * result.heldout:.1f}% in one step, more than "
+                            f"{self.guard_step:g} points. If it really is a {label}, "
+                            f"try drawing it more clearly."))
             if best is not None and result.heldout < best - self.guard_drop / 100.0 - 1e-9:
                 return LearnDecision(
                     accepted=False, predicted=result.predicted,

@@ -71,7 +71,7 @@ def initial_model(tmp_path_factory):
     accuracy is noise, and these tests are about the page, not the guard.
     """
     path = seed_model(tmp_path_factory.mktemp("model"))
-    return {} if path is None else {"INITIAL_MODEL": path, "GUARD_DROP": 100.0}
+    return {} if path is None else {"INITIAL_MODEL": path, "GUARD_DROP": 100.0, "GUARD_STEP": 100.0}
 
 
 @pytest.fixture
