@@ -143,7 +143,8 @@ def make_subset(folder: str | os.PathLike, out: str | os.PathLike = SUBSET_PATH,
     buf = io.BytesIO()
     np.savez_compressed(buf, heldout_x=subset.heldout_x, heldout_y=subset.heldout_y,
                         anchor_x=subset.anchor_x, anchor_y=subset.anchor_y,
-                        heldout_test_index=h.astype(np.int32), anchor_train_index=a.astype(np.int32))
+                        heldout_test_index=h.astype(np.int32),
+                        anchor_train_index=a.astype(np.int32))
     atomic_write_bytes(out, buf.getvalue())
     return subset
 

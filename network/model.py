@@ -158,7 +158,8 @@ class Sequential:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
             raise ModelFileError(f"not a readable model file ({exc})") from None
         if "header" not in arrays:
-            raise ModelFileError("model header is corrupt (there is none: not an Inkling model file)")
+            raise ModelFileError("model header is corrupt (there is none: "
+                                 "not an Inkling model file)")
         try:
             header = json.loads(arrays.pop("header").tobytes().decode())
             if not isinstance(header, dict):

@@ -68,7 +68,8 @@ class Adam(Optimizer):
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         # fold both bias corrections into one step size
-        step = float(self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t))  # a Python float keeps float32 float32
+        # a Python float, so that step * m stays float32
+        step = float(self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t))
         for (layer, name), m, v in zip(self.params, self.m, self.v, strict=True):
             w, g = layer.params[name], layer.grads[name]
             if self.weight_decay and _decays(name):

@@ -137,7 +137,8 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
         for done, idx in enumerate(minibatches(n_fit, recipe.batch_size, shuffle_rng), 1):
             # cosine decay from lr to lr_min over the whole run
             t = step / max(total_steps - 1, 1)
-            optimizer.lr = recipe.lr_min + 0.5 * (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * t))
+            span = recipe.lr - recipe.lr_min
+            optimizer.lr = recipe.lr_min + 0.5 * span * (1 + math.cos(math.pi * t))
             x = fit_x[idx]
             if redrawn is not None:
                 swap = augment_rng.random(len(idx)) < recipe.redraw

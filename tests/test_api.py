@@ -163,7 +163,7 @@ def test_wrong_methods_and_paths_get_json_errors(client):
 
 
 def test_samples_npz_holds_every_taught_drawing(make_app):
-    app = make_app(GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+    app = make_app(GUARD_DROP=100, GUARD_STEP=100)
     client = app.test_client()
     empty = np.load(io.BytesIO(client.get("/api/samples.npz").data))
     assert empty["images"].shape == (0, 28, 28) and empty["labels"].shape == (0,)

@@ -15,8 +15,9 @@ at a moment no sleep chose.  Then, before and after restarting on the same folde
 - the instance loads: ``/healthz`` answers 200 with the newest version, and a fresh
   connection predicts with it.
 
-The poisoning guard is off (``INKLING_GUARD_DROP=100``, ``INKLING_GUARD_STEP=100``) so that every teach makes a
-version and the counts are exact; rate limits are off for the storm.
+The poisoning guard is off (``INKLING_GUARD_DROP=100``, ``INKLING_GUARD_STEP=100``) so
+that every teach makes a version and the counts are exact; rate limits are off for the
+storm.
 """
 
 from __future__ import annotations

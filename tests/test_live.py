@@ -340,7 +340,7 @@ def test_messages_without_seq_are_answered_with_null_seq(live_server, ws_connect
 
 
 def test_teach_is_acknowledged_after_commit_and_keeps_the_ink(make_live_server, ws_connect):
-    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100)
     ws = ws_connect(server)
     hello = ws.recv()
     v0, samples0 = hello["model"]["version"], hello["model"]["samples"]
@@ -374,7 +374,7 @@ def test_teach_without_ink_is_no_ink(live_server, ws_connect):
 
 
 def test_a_teach_reaches_every_other_connection(make_live_server, ws_connect):
-    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100)
     teacher, watcher, other = (ws_connect(server) for _ in range(3))
     v0 = teacher.recv()["model"]["version"]
     watcher.recv()
@@ -388,7 +388,7 @@ def test_a_teach_reaches_every_other_connection(make_live_server, ws_connect):
 
 
 def test_teacher_gets_no_model_message_for_its_own_teach(make_live_server, ws_connect):
-    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100)
     ws = ws_connect(server)
     ws.recv()
     ws.send_json({"type": "ink", "strokes": draw_digit(3), "seq": 1})
@@ -497,7 +497,7 @@ def test_a_burst_is_folded_and_its_last_message_answered_with_its_own_seq(live_s
 
 
 def test_teaches_in_a_burst_are_all_answered_in_order(make_live_server, ws_connect):
-    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+    server = make_live_server(GUARD_DROP=100, GUARD_STEP=100)
     ws = ws_connect(server)
     v0 = ws.recv()["model"]["version"]
     burst = []
@@ -519,7 +519,7 @@ def test_teaches_in_a_burst_are_all_answered_in_order(make_live_server, ws_conne
 
 
 def test_a_flood_of_teaches_is_refused_not_queued(make_live_server, ws_connect):
-    server = make_live_server(RATE_LIMITS=False, INBOX_SIZE=4, GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+    server = make_live_server(RATE_LIMITS=False, INBOX_SIZE=4, GUARD_DROP=100, GUARD_STEP=100)
     ws = ws_connect(server)
     v0 = ws.recv()["model"]["version"]
     ws.send_json({"type": "ink", "strokes": draw_digit(2), "seq": 1})
@@ -545,7 +545,8 @@ def test_a_flood_of_teaches_is_refused_not_queued(make_live_server, ws_connect):
 
 
 def test_teaches_per_connection_are_rate_limited(make_live_server, ws_connect):
-    server = make_live_server(TEACHES_PER_MINUTE_PER_CONNECTION=6, GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)  # burst 1
+    server = make_live_server(TEACHES_PER_MINUTE_PER_CONNECTION=6,  # burst 1
+                              GUARD_DROP=100, GUARD_STEP=100)
     ws = ws_connect(server)
     ws.recv()
     ws.request({"type": "ink", "strokes": draw_digit(5)})
@@ -556,7 +557,8 @@ def test_teaches_per_connection_are_rate_limited(make_live_server, ws_connect):
 
 
 def test_teaches_per_address_are_rate_limited(make_live_server, ws_connect):
-    server = make_live_server(TEACHES_PER_MINUTE_PER_ADDRESS=6, GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)  # burst 1
+    server = make_live_server(TEACHES_PER_MINUTE_PER_ADDRESS=6,  # burst 1
+                              GUARD_DROP=100, GUARD_STEP=100)
     first, second = ws_connect(server), ws_connect(server)
     for ws in (first, second):
         ws.recv()
@@ -568,7 +570,7 @@ def test_teaches_per_address_are_rate_limited(make_live_server, ws_connect):
 def test_rate_limits_off_lets_bulk_teaching_through(make_live_server, ws_connect):
     server = make_live_server(RATE_LIMITS=False, TEACHES_PER_MINUTE_PER_CONNECTION=6,
                               TEACHES_PER_MINUTE_PER_ADDRESS=6, CONNECTIONS_PER_ADDRESS=1,
-                              GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+                              GUARD_DROP=100, GUARD_STEP=100)
     clients = [ws_connect(server) for _ in range(3)]  # beyond 1 per address: fine
     for ws in clients:
         ws.recv()
@@ -597,7 +599,7 @@ def test_open_connections_per_address_are_limited(make_live_server, ws_connect):
 
 @pytest.fixture
 def token_server(make_live_server):
-    return make_live_server(TEACH_TOKEN="s3cret", GUARD_DROP=100, GUARD_STEP=100, GUARD_STEP=100)
+    return make_live_server(TEACH_TOKEN="s3cret", GUARD_DROP=100, GUARD_STEP=100)
 
 
 def test_with_a_token_set_predicting_stays_open_and_teaching_needs_it(token_server, ws_connect):

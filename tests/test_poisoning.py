@@ -163,7 +163,9 @@ def test_300_wrong_labels_leave_heldout_within_the_guard(make_live_server, ws_co
         else:
             assert reply["code"] == "rejected" and "set aside" in reply["message"], reply
             assert reply["model_version"] == version
-    print(f"poisoning: {len(accepted)} wrong accepted, {len(rejected)} rejected; honest accepted {honest_accepted}/{HONEST_TEACHES}; heldout {heldout0:.3f} -> {after['accuracy']['heldout']:.3f}")
+    print(f"poisoning: {len(accepted)} wrong accepted, {len(rejected)} rejected; "
+          f"honest accepted {honest_accepted}/{HONEST_TEACHES}; "
+          f"heldout {heldout0:.3f} -> {after['accuracy']['heldout']:.3f}")
     assert honest_accepted >= 7, f"after the poisoning only {honest_accepted} honest teaches passed"
     final = get(server.url + "/api/model")
     assert final["version"] == version and final["samples"] == samples
