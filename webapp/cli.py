@@ -56,9 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--redraw", type=float, default=None,
-                   help="share of each batch re-drawn through the app's ink renderer (0..1)")
+                   help="share of each batch re-drawn through the app's ink renderer (0..1; cnn 0.3)")
     t.add_argument("--outliers", type=float, default=None,
-                   help="non-digit shapes per batch, as a share of the batch, taught as 'unsure'")
+                   help="non-digit shapes per batch, as a share of it, taught as unsure (cnn 0.1)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random warps, elastic distortion and stroke width (default on)")
     t.add_argument("--out", required=True, help="where to write the model (.npz)")
@@ -85,7 +85,7 @@ def recipe_from_args(args) -> Recipe:
     # so its preset uses gentler augmentation than the CNN's.
     gentle = {"rotation": 8.0, "scale": [0.9, 1.1], "shear": 0.15, "shift": 1.5,
               "elastic_alpha": 1.5, "elastic_sigma": 4.0, "width_p": 0.4, "keep_p": 0.3}
-    defaults = {"cnn": {},
+    defaults = {"cnn": {"redraw": 0.3, "outliers": 0.1},
                 "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3, "augment_config": gentle},
                 }[args.arch]
     recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
