@@ -38,7 +38,7 @@ from network import drawn, ink, png, skeleton  # noqa: E402
 from network.data import load_mnist  # noqa: E402
 from network.model import DEFAULT_MODEL_PATH, load_model  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/data/mnist")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"  # ../shared beside the checkout
 DEFAULT_OUT = ROOT / "benchmarks" / "out"
 NON_DIGITS_PER_SHAPE = 60
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 from network import drawn, ink, skeleton  # noqa: E402
 from network.data import load_mnist  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/data/mnist")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"  # ../shared beside the checkout
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--redraw", type=float, default=None,
-                   help="share of each batch re-drawn through the app's ink renderer (0..1; cnn 0.3)")
+                   help="share of each batch re-drawn by the app's ink renderer (0..1; cnn 0.3)")
     t.add_argument("--outliers", type=float, default=None,
                    help="non-digit shapes per batch, as a share of it, taught as unsure (cnn 0.1)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
