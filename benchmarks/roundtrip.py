@@ -27,15 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 # One BLAS thread, as gunicorn.conf.py gives the workers: the in-process compute
 # baseline must run the forward pass the way the server does.
@@ -43,6 +39,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 import numpy as np  # noqa: E402
+from gunicorn_server import Server  # noqa: E402
 from wsproto import ConnectionType, WSConnection  # noqa: E402
 from wsproto.events import (  # noqa: E402
     AcceptConnection,
@@ -51,8 +48,6 @@ from wsproto.events import (  # noqa: E402
     Request,
     TextMessage,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class Client:
@@ -118,63 +113,6 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     """Return (p50, p99) in milliseconds."""
     a = np.asarray(samples) * 1e3
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
-
-
-class Server:
-    """gunicorn started as the README says, in its own process group."""
-
-    def __init__(self, instance: str, workers: int, timeout: float):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INKLING_")}
-        env.update(INKLING_INSTANCE_PATH=instance, INKLING_BIND="127.0.0.1:0",
-                   INKLING_WORKERS=str(workers), INKLING_BENCH_ECHO="1",
-                   INKLING_RATE_LIMITS="off", INKLING_LOG_LEVEL="info")
-        for name in ("INKLING_INITIAL_MODEL",):
-            if name in os.environ:
-                env[name] = os.environ[name]
-        exe = Path(sys.executable).parent / "gunicorn"
-        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "gunicorn"]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-        self.lines: list[str] = []
-        self.port = None
-        ready = 0
-        deadline = time.monotonic() + timeout
-        timer = threading.Timer(timeout, self.kill)
-        timer.start()
-        try:
-            for line in self.proc.stdout:
-                self.lines.append(line)
-                if m := re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line):
-                    self.port = int(m.group(1))
-                ready += "inkling worker ready" in line
-                if self.port and ready >= workers:
-                    break
-        finally:
-            timer.cancel()
-        if not (self.port and ready >= workers) or time.monotonic() > deadline:
-            self.kill()
-            raise RuntimeError("gunicorn did not start:\n" + "".join(self.lines[-30:]))
-        # Keep draining the log so the pipe never fills.
-        self.drain = threading.Thread(target=lambda: [None for _ in self.proc.stdout],
-                                      daemon=True)
-        self.drain.start()
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            self.proc.wait(30)
-        self.drain.join(5)
-        self.proc.stdout.close()
 
 
 class Compute:
@@ -284,7 +222,8 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="inkling-bench-") as folder:
         started = time.monotonic()
-        server = Server(os.path.join(folder, "instance"), args.workers, min(args.timeout, 180))
+        server = Server(os.path.join(folder, "instance"), args.workers, min(args.timeout, 180),
+                        INKLING_BENCH_ECHO="1")
         watchdog = threading.Timer(args.timeout, server.kill)
         watchdog.start()
         try:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import PRETRAINED, atomic_write_bytes
+from .durable import atomic_write_bytes
+from .model import PRETRAINED
 
 SUBSET_PATH = PRETRAINED / "mnist_subset.npz"
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
-from pathlib import Path
 
 import numpy as np
+
+from .durable import atomic_write_bytes
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -61,19 +61,7 @@ def encode(image: np.ndarray) -> bytes:
 
 def write(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write a (H, W) uint8 image as a PNG file durably (temporary file, fsync, rename)."""
-    data = encode(image)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, encode(image))
 
 
 def grid(
