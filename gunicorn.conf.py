@@ -16,6 +16,7 @@ reconnect to a live worker and the worker exits without waiting for its grace pe
 
 import os
 import signal
+import sys
 import threading
 
 # One BLAS thread per worker: a prediction is a batch of one, which BLAS threads do not
@@ -29,6 +30,12 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 # worker threads (and other workers) for the same two cores. Workers inherit this.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A worker runs many threads (three per open socket) that take turns holding the GIL.
+# Python lets a busy thread keep it for 5 ms before it must yield, which a person
+# drawing feels as lag behind other people's predictions; 1 ms keeps the queue short.
+# Workers are forked from this process and inherit the setting.
+sys.setswitchinterval(float(os.environ.get("INKLING_SWITCH_INTERVAL", "0.001")))
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INKLING_BIND", "127.0.0.1:8000")
