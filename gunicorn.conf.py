@@ -2,6 +2,7 @@
 
 Environment: ``INKLING_BIND`` (default 127.0.0.1:8000), ``INKLING_WORKERS`` (default 2),
 ``INKLING_THREADS`` (default 64), ``INKLING_GRACEFUL_TIMEOUT`` (seconds, default 10),
+``INKLING_SWITCH_INTERVAL`` (seconds, default 0.001),
 ``INKLING_LOG_LEVEL`` (default info), ``INKLING_CONTROL_SOCKET`` (default: none).
 
 The trade-off: each open WebSocket holds one gthread thread for its lifetime, so a
