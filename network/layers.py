@@ -16,7 +16,6 @@ Everything is float32: twice the speed of float64 and plenty for a 99% digit rea
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 DTYPE = np.float32
 
@@ -129,10 +128,20 @@ class Conv2D(Layer):
         k, s, p = self.kernel, self.stride, self.pad
         n, h, w, c = x.shape
         h_out, w_out = self._out_hw(h, w)
-        xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
-        # windows: (N, H_out, W_out, C, k, k) views, no copy until the reshape below
-        windows = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::s, ::s]
-        cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * h_out * w_out, k * k * c)
+        if p:
+            xp = np.zeros((n, h + 2 * p, w + 2 * p, c), x.dtype)
+            xp[:, p:p + h, p:p + w, :] = x
+        else:
+            xp = x
+        # im2col: every kernel offset (i, j) copies its shifted view of the input into its
+        # slot of the row (the mirror image of col2im in backward); nine slice copies are
+        # several times faster than gathering 6-D sliding windows.
+        cols = np.empty((n, h_out, w_out, k * k * c), x.dtype)
+        for i in range(k):
+            for j in range(k):
+                slot = (i * k + j) * c
+                cols[..., slot:slot + c] = xp[:, i:i + s * h_out:s, j:j + s * w_out:s, :]
+        cols = cols.reshape(n * h_out * w_out, k * k * c)
         z = cols @ self.params["W"].reshape(k * k * c, self.c_out) + self.params["b"]
         if training:
             self.cols, self.x_shape = cols, x.shape
@@ -182,11 +191,18 @@ class MaxPool2D(Layer):
         s = self.size
         if h % s or w % s:
             raise ValueError(f"MaxPool2D({s}) needs H and W divisible by {s}, got {h}x{w}")
+        if not training:
+            # the maximum of the s*s strided views: no reshaping, no temporary tiles
+            out = x[:, ::s, ::s, :].copy()
+            for i in range(s):
+                for j in range(s):
+                    if i or j:
+                        np.maximum(out, x[:, i::s, j::s, :], out=out)
+            return out
         tiles = x.reshape(n, h // s, s, w // s, s, c)           # a view, no copy
         out = tiles.max(axis=(2, 4))
-        if training:
-            mask = (tiles == out[:, :, None, :, None, :]).astype(x.dtype)
-            self.mask = mask / mask.sum(axis=(2, 4), keepdims=True)
+        mask = (tiles == out[:, :, None, :, None, :]).astype(x.dtype)
+        self.mask = mask / mask.sum(axis=(2, 4), keepdims=True)
         return out
 
     def backward(self, grad_out):
