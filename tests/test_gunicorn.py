@@ -8,16 +8,15 @@ repository root with ``INKLING_BIND=127.0.0.1:0`` and a fresh ``INKLING_INSTANCE
 from __future__ import annotations
 
 import io
-import json
 import signal
 import threading
 import time
-import urllib.request
 from collections import Counter
 
 import numpy as np
 import pytest
 from web_support import WAIT, Closed, draw_digit
+from web_support import http_get as get
 
 from webapp.store import SQLiteStore
 
@@ -27,14 +26,6 @@ BULK = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100", "INKLING_GUAR
 """Teaching in bulk: no rate limits, and no guard (these tests count versions, and the
 guard may legitimately roll back a teach of the crude test drawings)."""
 
-
-def get(url: str):
-    """GET a URL; return parsed JSON, or the raw bytes for non-JSON bodies."""
-    with urllib.request.urlopen(url, timeout=WAIT) as response:
-        body = response.read()
-        if response.headers.get_content_type() == "application/json":
-            return json.loads(body)
-        return body
 
 
 def labels_stored(url: str) -> list[int]:

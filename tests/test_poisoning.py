@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import urllib.request
 
 import numpy as np
 import pytest
-from web_support import WAIT, draw_digit
+from web_support import draw_digit
+from web_support import http_get as get
 
 pytestmark = pytest.mark.slow
 
@@ -33,14 +32,6 @@ WINDOW = 10
 """Teaches sent in one write (the inbox holds 64 messages; a window is 20)."""
 HONEST_TEACHES = 10
 GUARD_POINTS = 2.0
-
-def get(url: str):
-    """GET a URL; return parsed JSON, or the raw bytes for other bodies."""
-    with urllib.request.urlopen(url, timeout=WAIT) as response:
-        body = response.read()
-        if response.headers.get_content_type() == "application/json":
-            return json.loads(body)
-        return body
 
 
 def stored_samples(url: str) -> tuple[np.ndarray, np.ndarray]:

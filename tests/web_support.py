@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import deque
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -64,6 +65,15 @@ WAIT = 30.0
 # --- the model new instances are seeded from ---------------------------------------------
 
 _fallback_model: Path | None = None
+
+
+def http_get(url: str, timeout: float = WAIT):
+    """GET a URL; return parsed JSON, or the raw bytes for other bodies."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        body = response.read()
+        if response.headers.get_content_type() == "application/json":
+            return json.loads(body)
+        return body
 
 
 def test_model_path() -> str | None:
