@@ -149,7 +149,11 @@ def test_ink_is_sharp_and_lands_where_the_pointer_is_when_scrolled_and_resized(l
 
     # Resized: the ink scales with the pad, and new ink lands under the pointer.
     page.set_viewport_size({"width": 640, "height": 700})
-    page.wait_for_function("w => document.getElementById('ink').clientWidth !== w", arg=css_width)
+    # The pad's CSS size changes at layout; its backing store follows in the page's resize
+    # handler a moment later, so wait for both (a stale backing store would time out here).
+    page.wait_for_function(
+        "w => { const c = document.getElementById('ink');"
+        " return c.clientWidth !== w && c.width === 2 * c.clientWidth; }", arg=css_width)
     width, css_width = page.evaluate(backing_js)
     assert width == 2 * css_width
     page.wait_for_function(f"() => ({INKED_AT_JS})([0.5, 0.5]) > 200")
