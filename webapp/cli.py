@@ -13,13 +13,8 @@ from pathlib import Path
 
 from network.calibration import evaluate_probabilities
 from network.data import SUBSET_PATH, DataError, load_mnist, make_subset, to_float
-from network.model import (
-    DEFAULT_MODEL_PATH,
-    ModelFileError,
-    atomic_write_bytes,
-    load_model,
-    save_model,
-)
+from network.durable import atomic_write_bytes
+from network.model import DEFAULT_MODEL_PATH, ModelFileError, load_model, save_model
 from network.train import Recipe, train
 
 EXIT_USAGE = 2
