@@ -1,6 +1,6 @@
 """Inference speed of the shipped models: batch-1 latency p50/p99 and batch-1000 throughput.
 
-Usage: python benchmarks/inference.py [--threads N] [--seconds S] [--fresh]
+    python benchmarks/inference.py [--threads N] [--seconds S] [--fresh]
 
 The app classifies one drawing at a time while the user draws, so the number that
 matters is the latency of ``predict_proba`` on a single 28x28 image (temperature and
@@ -14,18 +14,22 @@ to the ~0.1-1 ms being measured.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import common
+import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
+
+from network import pretrained  # noqa: E402
+from network.ink.pixels import to_float  # noqa: E402
+from network.nn.architectures import build_cnn, build_mlp  # noqa: E402
+from network.nn.model import load_model  # noqa: E402
+from network.training.mnist import load_subset  # noqa: E402
+
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS threads (default: the library's own default)")
+    parser = common.parser(__doc__)
     parser.add_argument("--fresh", action="store_true",
                         help="ignore the shipped files and time freshly built networks")
     parser.add_argument("--seconds", type=float, default=8.0,
@@ -34,22 +38,6 @@ def parse_args(argv=None):
 
 
 ARGS = parse_args()
-if ARGS.threads:  # must happen before numpy (and its BLAS) is imported
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import numpy as np  # noqa: E402
-
-from network.data import load_subset, to_float  # noqa: E402
-from network.model import (  # noqa: E402
-    DEFAULT_MODEL_PATH,
-    MLP_MODEL_PATH,
-    build_cnn,
-    build_mlp,
-    load_model,
-)
 
 
 def shipped_or_fresh(path, build):
@@ -89,14 +77,13 @@ def throughput(model, images, repeats=5):
 
 
 def main():
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, threads {ARGS.threads or 'default'}, "
-          f"load average {os.getloadavg()[0]:.2f} (before; a busy machine raises every figure)\n")
+    print(common.header() + "\n")
     subset = load_subset()
     batch = to_float(subset.heldout_x[:1000])            # real MNIST test digits
     image = batch[:1]                                      # (1, 28, 28): one drawing
     p50 = {}
-    for name, path, build in (("CNN", DEFAULT_MODEL_PATH, build_cnn),
-                              ("MLP", MLP_MODEL_PATH, build_mlp)):
+    for name, path, build in (("CNN", pretrained.CNN, build_cnn),
+                              ("MLP", pretrained.MLP, build_mlp)):
         model, source = shipped_or_fresh(path, build)
         t = latencies(model, image, ARGS.seconds)
         p50[name] = float(np.percentile(t, 50))

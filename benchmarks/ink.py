@@ -2,18 +2,18 @@
 
     python benchmarks/ink.py [--data DIR] [--model FILE] [--n N] [--seed S] [--out DIR]
 
-Three measurements, all through exactly the app's path (``network.ink.render`` with its
+Three measurements, all through exactly the app's path (``network.ink.render.render`` with its
 defaults, then ``model.predict_proba``) unless a variation asks for another pen width:
 
 a. MNIST test digits re-drawn as strokes (thinned to a skeleton, traced, rendered), next
    to the same model's accuracy on the original images;
-b. the same stroke digits drawn the ways people draw (``network.drawn.VARIATIONS``):
+b. the same stroke digits drawn the ways people draw (``network.hands.VARIATIONS``):
    accuracy per variation and the confusions that dominate the errors;
-c. shapes that are not digits (``network.drawn.NON_DIGITS``): the confidence the model
-   gives them, the share the page's "not sure" threshold (``network.ink.NOT_SURE_BELOW``)
+c. shapes that are not digits (``network.nondigits.HELDOUT``): the confidence the model
+   gives them, the share the page's "not sure" threshold (``network.pretrained.NOT_SURE_BELOW``)
    catches, and the share of real re-drawn digits the same threshold wrongly hides.
    Shapes of the kinds the network is trained to be unsure of
-   (``network.drawn.LIKE_TRAINING_OUTLIERS``) are told apart from held-out ones.
+   (``network.nondigits.LIKE_TRAINING``) are told apart from held-out ones.
 
 It prints a table, and writes to --out a PNG grid of the worst mistakes, a grid of the
 non-digits the model was surest about, and the figures as JSON.
@@ -23,23 +23,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
+import common
+import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
+from support import png  # noqa: E402
+from support.mnist_files import MNIST_DIR  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))
+from network import pretrained  # noqa: E402
+from network.ink import render as ink  # noqa: E402
+from network.ink import skeleton  # noqa: E402
+from network.nn.model import load_model  # noqa: E402
+from network.training import hands, nondigits  # noqa: E402
+from network.training.mnist import load_mnist  # noqa: E402
 
-from network import drawn, ink, png, skeleton  # noqa: E402
-from network.data import load_mnist  # noqa: E402
-from network.model import DEFAULT_MODEL_PATH, load_model  # noqa: E402
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"  # ../shared beside the checkout
-DEFAULT_OUT = ROOT / "benchmarks" / "out"
+DEFAULT_DATA = MNIST_DIR
+DEFAULT_OUT = common.ROOT / "benchmarks" / "out"
 NON_DIGITS_PER_SHAPE = 60
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     rows["MNIST images"] = (original, model.predict_proba(original))
     redrawn = ink.render_many(strokes)
     rows["re-drawn strokes"] = (redrawn, model.predict_proba(redrawn))
-    for index, (name, variation) in enumerate(drawn.VARIATIONS.items()):
+    for index, (name, variation) in enumerate(hands.VARIATIONS.items()):
         variation_rng = np.random.default_rng([args.seed, index])
         drawings, widths = [], []
         for digit in strokes:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shapes = {}
     shape_rng = np.random.default_rng([args.seed, 1000])
-    for name, make in drawn.NON_DIGITS.items():
+    for name, make in nondigits.HELDOUT.items():
         made = [make(shape_rng) for _ in range(NON_DIGITS_PER_SHAPE)]
         rendered = np.stack([ink.render(s, **kw) for s, kw in made])
         shapes[name] = (rendered, model.predict_proba(rendered))
@@ -93,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MNIST folder")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model .npz")
+    parser.add_argument("--model", type=Path, default=pretrained.CNN, help="model .npz")
     parser.add_argument("--n", type=int, default=2000, help="MNIST test digits to use")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for pictures")
@@ -107,7 +108,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def _report(rows: dict, shapes: dict, labels: np.ndarray, args) -> dict:
     """Return every figure of the benchmark as plain numbers."""
-    threshold = ink.NOT_SURE_BELOW
+    threshold = pretrained.NOT_SURE_BELOW
     baseline = _accuracy(rows["re-drawn strokes"][1], labels)
     table = []
     confusions: Counter = Counter()
@@ -133,7 +134,7 @@ def _report(rows: dict, shapes: dict, labels: np.ndarray, args) -> dict:
     real_correct = real.argmax(axis=1) == real_labels
     every_shape = np.concatenate([p for _, p in shapes.values()]).max(axis=1)
     held_out = np.concatenate(
-        [p for name, (_, p) in shapes.items() if name not in drawn.LIKE_TRAINING_OUTLIERS]
+        [p for name, (_, p) in shapes.items() if name not in nondigits.LIKE_TRAINING]
     ).max(axis=1)
     sweep = [
         {
@@ -155,7 +156,7 @@ def _report(rows: dict, shapes: dict, labels: np.ndarray, args) -> dict:
         non_digits.append(
             {
                 "name": name,
-                "held_out": name not in drawn.LIKE_TRAINING_OUTLIERS,
+                "held_out": name not in nondigits.LIKE_TRAINING,
                 "median_confidence": float(np.median(confidence)),
                 "p90_confidence": float(np.percentile(confidence, 90)),
                 "caught": float((confidence < threshold).mean()),
@@ -217,7 +218,7 @@ def _print(report: dict) -> None:
             f"{wrong:>12s}{mark}"
         )
     print("\nreal digits = the re-drawn and natural rows; held out = non-digits unlike the "
-          "shapes network.outliers trains the network to be unsure of (a fair test of "
+          "shapes network.training.nondigits trains the network to be unsure of (a fair test of "
           f"generalisation); {report['seconds']['total']:.0f} s in all")
 
 

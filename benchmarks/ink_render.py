@@ -1,5 +1,5 @@
-"""How long ink takes to become an image: ``network.ink.render`` latency, and the speed
-of the re-drawing augmentation ``network.skeleton.redraw_batch``.
+"""How long ink takes to become an image: ``network.ink.render.render`` latency, and the speed
+of the re-drawing augmentation ``network.redraw_batch``.
 
     python benchmarks/ink_render.py [--data DIR] [--repeat R] [--seed S] [--redraw N]
 
@@ -12,26 +12,25 @@ ratios to the typical digit show that the cost stays bounded.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
+import common
+import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
+from support.mnist_files import MNIST_DIR  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))
+from network.ink import render as ink  # noqa: E402
+from network.ink import skeleton  # noqa: E402
+from network.training import hands  # noqa: E402
+from network.training.mnist import load_mnist  # noqa: E402
+from network.training.redraw import redraw_batch  # noqa: E402
 
-from network import drawn, ink, skeleton  # noqa: E402
-from network.data import load_mnist  # noqa: E402
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"  # ../shared beside the checkout
+DEFAULT_DATA = MNIST_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
     """Time rendering and re-drawing, and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MNIST folder")
     parser.add_argument("--repeat", type=int, default=1000, help="render calls per case")
     parser.add_argument("--seed", type=int, default=0)
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     images, _ = load_mnist(args.data, "test")
     digits = [skeleton.image_to_strokes(im) for im in images[:50]]
-    typical = [drawn.natural(d, rng)[0] for d in digits]
+    typical = [hands.natural(d, rng)[0] for d in digits]
     dense = [[_densified(s, 0.25) for s in drawing] for drawing in typical]
     # The worst drawings the web edge accepts (10,000 points, 200 strokes): random points
     # all over the canvas, so every segment is long and nothing can be thinned out.
@@ -68,16 +67,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{cpu_p99:8.0f} {cpu_median / typical:9.2f}")
 
     batch = images[: args.redraw]
-    skeleton.redraw_batch(batch[:50], rng)  # warm up
+    redraw_batch(batch[:50], rng)  # warm up
     clock = time.process_time  # CPU time of this process: steadier on a shared machine
     started = clock()
     skeleton.images_to_strokes(batch)
     strokes_seconds = clock() - started
     started = clock()
-    skeleton.redraw_batch(batch, rng)
+    redraw_batch(batch, rng)
     seconds = clock() - started
     per_image = seconds / len(batch)
-    print(f"\nskeleton.redraw_batch on {len(batch)} MNIST digits (CPU time): "
+    print(f"\nredraw_batch on {len(batch)} MNIST digits (CPU time): "
           f"{1e3 * per_image:.2f} ms per image, of which "
           f"{1e3 * strokes_seconds / len(batch):.2f} ms magnifying, thinning and tracing "
           f"and the rest rendering; 60,000 images: {60000 * per_image:.0f} s on one core")

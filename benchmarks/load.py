@@ -28,22 +28,17 @@ Measured (only for messages sent after the warm-up):
   workers from /proc/<pid>/stat) and memory (VmRSS, VmHWM from /proc/<pid>/status),
   and this client's own CPU: client and server share the machine's cores.
 
-The trade-off in the client: one process, asyncio and a hand-written WebSocket framing
-over raw sockets (no browser, no wsproto), so fifty clients cost this process as little
-as possible; the client's own timer lag is printed, so a slow client shows as such.
+The client is one asyncio process driving the tests' WebSocket client
+(``support.wsclient.AsyncWSClient``); its own CPU and timer lag are printed, so a slow
+client shows as such.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import base64
-import hashlib
 import json
 import os
 import resource
-import socket
-import struct
 import sys
 import tempfile
 import threading
@@ -51,14 +46,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from gunicorn_server import Server
+import common
+import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
+from support.servers import Gunicorn  # noqa: E402
+from support.wsclient import AsyncWSClient  # noqa: E402
 
 FRAME = 1 / 60
 """Seconds between two pen samples (one animation frame)."""
 ANSWER_TIMEOUT = 10.0
 """Seconds a client waits for an answer before counting it lost."""
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -88,88 +84,6 @@ def memory_kib(pids: list[int]) -> tuple[int, int]:
             elif line.startswith("VmHWM:"):
                 peak += int(line.split()[1])
     return rss, peak
-
-
-# --- a WebSocket client on asyncio streams -----------------------------------------------------
-
-
-class Closed(Exception):
-    """The server closed the connection."""
-
-
-def mask_frame(opcode: int, payload: bytes) -> bytes:
-    """Return a final, masked client frame (RFC 6455 5.2)."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    key = os.urandom(4)
-    # XOR with the repeated key as one big integer: far cheaper than a byte loop.
-    repeated = (key * (n // 4 + 1))[:n]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
-    return head + key + masked
-
-
-class Connection:
-    """One WebSocket to /ws: text frames out, text frames in, pings answered."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16))
-        writer.write(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     b"Sec-WebSocket-Version: 13\r\n\r\n" % (port, key))
-        head = await reader.readuntil(b"\r\n\r\n")
-        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        if not head.startswith(b"HTTP/1.1 101") or accept not in head:
-            writer.close()
-            raise ConnectionError(f"handshake refused: {head[:200]!r}")
-        return cls(reader, writer)
-
-    def send(self, message: dict) -> None:
-        self.writer.write(mask_frame(0x1, json.dumps(message, separators=(",", ":")).encode()))
-
-    async def recv(self) -> str:
-        """Return the next text message (reassembling fragments, answering pings)."""
-        parts: list[bytes] = []
-        while True:
-            b0, b1 = await self.reader.readexactly(2)
-            n = b1 & 0x7F
-            if n == 126:
-                (n,) = struct.unpack("!H", await self.reader.readexactly(2))
-            elif n == 127:
-                (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
-            payload = await self.reader.readexactly(n)
-            opcode = b0 & 0x0F
-            if opcode == 0x9:  # ping
-                self.writer.write(mask_frame(0xA, payload))
-            elif opcode == 0x8:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                raise Closed(f"closed by the server with code {code}")
-            elif opcode in (0x0, 0x1):
-                parts.append(payload)
-                if b0 & 0x80:
-                    return b"".join(parts).decode()
-
-    async def close(self) -> None:
-        try:
-            self.writer.write(mask_frame(0x8, struct.pack("!H", 1000)))
-            await self.writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        self.writer.close()
-        try:
-            await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
 
 # --- drawing like a person ---------------------------------------------------------------------
@@ -260,7 +174,7 @@ class Drawer:
         self.seq = 0
         self.pending: dict[int, float] = {}  # ink seq -> send time, until a prediction covers it
         self.waiting: dict[int, asyncio.Future] = {}  # seq -> future of its exact answer
-        self.connection: Connection | None = None
+        self.connection: AsyncWSClient | None = None
 
     def __repr__(self) -> str:
         return f"Drawer({self.index}, teacher={self.teacher}, seq={self.seq})"
@@ -268,7 +182,7 @@ class Drawer:
     def send(self, message: dict, ink: bool = True) -> int:
         self.seq += 1
         now = time.perf_counter()
-        self.connection.send({**message, "seq": self.seq})
+        self.connection.send_json({**message, "seq": self.seq})
         if now >= self.stats.measure_from:
             self.stats.sent += 1
         if ink:
@@ -292,7 +206,7 @@ class Drawer:
     async def read_loop(self) -> None:
         stats = self.stats
         while True:
-            text = await self.connection.recv()
+            text = await self.connection.recv_raw()
             now = time.perf_counter()
             message = json.loads(text)
             kind, seq = message.get("type"), message.get("seq")
@@ -375,13 +289,13 @@ class Drawer:
 
 
 async def run_clients(port: int, clients: int, teachers: int, seconds: float, warmup: float,
-                      teach_every: float, server: Server) -> tuple[Stats, dict]:
+                      teach_every: float, server: Gunicorn) -> tuple[Stats, dict]:
     """Connect every client, draw for warmup + seconds, measure the last ``seconds``."""
     stats = Stats()
     drawers = [Drawer(i, port, stats, i < teachers, teach_every) for i in range(clients)]
     for drawer in drawers:
-        drawer.connection = await Connection.open(port)
-        hello = json.loads(await drawer.connection.recv())
+        drawer.connection = await AsyncWSClient.connect(f"ws://127.0.0.1:{port}/ws")
+        hello = await drawer.connection.recv()
         assert hello["type"] == "hello", hello
     readers = [asyncio.create_task(d.read_loop()) for d in drawers]
     begin = time.perf_counter()
@@ -423,12 +337,8 @@ async def run_clients(port: int, clients: int, teachers: int, seconds: float, wa
     return stats, server_facts
 
 
-def percentile_ms(samples: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(samples) * 1e3, q)) if samples else float("nan")
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--clients", type=int, default=50, help="people drawing at once")
     parser.add_argument("--seconds", type=float, default=60, help="measured duration")
     parser.add_argument("--teachers", type=int, default=5, help="clients that also teach")
@@ -441,10 +351,11 @@ def main(argv=None) -> int:
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="inkling-load-") as folder:
-        server = Server(os.path.join(folder, "instance"), args.workers, timeout=180)
+        server = Gunicorn(os.path.join(folder, "instance"), workers=args.workers,
+                          INKLING_RATE_LIMITS="off").wait_ready(180)
         # The watchdog: whatever happens, the server dies and this process ends.
         limit = args.warmup + args.seconds + 3 * ANSWER_TIMEOUT + 120
-        watchdog = threading.Timer(limit, lambda: (server.kill(), os._exit(3)))
+        watchdog = threading.Timer(limit, lambda: (server.kill9(), os._exit(3)))
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -454,13 +365,13 @@ def main(argv=None) -> int:
         finally:
             server.stop()
             watchdog.cancel()
-        log = "".join(server.lines)
+        log = server.log()
     tracebacks = log.count("Traceback")
     if tracebacks:
         stats.errors.append(f"{tracebacks} traceback(s) in the server log")
 
     wall = facts["wall"]
-    p50, p99 = percentile_ms(stats.latencies, 50), percentile_ms(stats.latencies, 99)
+    p50, p99 = common.percentile_ms(stats.latencies, 50), common.percentile_ms(stats.latencies, 99)
     rows = [
         ("clients (teaching)", f"{args.clients} ({args.teachers}, one every "
                                f"{args.teach_every:g} s)"),
@@ -474,8 +385,8 @@ def main(argv=None) -> int:
                                    f"{len(stats.latencies):,} ink messages)"),
         ("pen-ups answered by own seq", f"{stats.pen_ups_answered} / {stats.pen_ups}"),
         ("teaches", f"{stats.teaches} sent: {stats.taught} taught, {stats.rejected} rejected "
-                    f"by the guard; p50 {percentile_ms(stats.teach_latencies, 50):.0f} ms, "
-                    f"p99 {percentile_ms(stats.teach_latencies, 99):.0f} ms"),
+                    f"by the guard; p50 {common.percentile_ms(stats.teach_latencies, 50):.0f} ms, "
+                    f"p99 {common.percentile_ms(stats.teach_latencies, 99):.0f} ms"),
         ("lost acknowledgements", f"{stats.lost} (+ {stats.unanswered_ink} ink messages "
                                   "never answered)"),
         ("errors", f"{len(stats.errors)}"),
@@ -484,8 +395,8 @@ def main(argv=None) -> int:
         ("server memory", f"RSS {facts['rss'] / 1024:.0f} MiB, peak {facts['peak'] / 1024:.0f}"
                           f" MiB (sum over {len(facts['pids'])} processes)"),
         ("client CPU (this process)", f"{100 * facts['client_cpu']:.0f}% of one core; timer "
-                                      f"lag p50 {percentile_ms(stats.lag, 50):.1f} ms, "
-                                      f"p99 {percentile_ms(stats.lag, 99):.1f} ms"),
+                                      f"lag p50 {common.percentile_ms(stats.lag, 50):.1f} ms, "
+                                      f"p99 {common.percentile_ms(stats.lag, 99):.1f} ms"),
         ("load average before / after", f"{load_before:.2f} / {os.getloadavg()[0]:.2f} "
                                         f"on {os.cpu_count()} cores"),
     ]

@@ -18,87 +18,28 @@ alternating blocks of the two, so both see the same machine load; then
 It prints p50/p99 of each and the same-run ratio predict/echo, then stops the server.
 Loopback only, bounded by --messages/--teaches and --timeout; stops by itself.
 
-The trade-off in the client: a tiny synchronous wsproto client (no thread hand-off, as
-simple_websocket has) so the echo baseline measures the server's stack, not the client's.
+The client is the tests' synchronous wsproto client (``support.wsclient``): no thread
+hand-off, so the echo baseline measures the server's stack, not the client's.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
 import time
 
-# One BLAS thread, as gunicorn.conf.py gives the workers: the in-process compute
-# baseline must run the forward pass the way the server does.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+import common
+import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
+from support.servers import Gunicorn  # noqa: E402
+from support.wsclient import WSClient  # noqa: E402
 
-import numpy as np  # noqa: E402
-from gunicorn_server import Server  # noqa: E402
-from wsproto import ConnectionType, WSConnection  # noqa: E402
-from wsproto.events import (  # noqa: E402
-    AcceptConnection,
-    CloseConnection,
-    Ping,
-    Request,
-    TextMessage,
-)
-
-
-class Client:
-    """A minimal synchronous WebSocket client (text frames only)."""
-
-    def __init__(self, host: str, port: int, path: str, timeout: float = 60.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.pending: list[str] = []
-        self.parts: list[str] = []
-        self.sock.sendall(self.ws.send(Request(host=f"{host}:{port}", target=path)))
-        while True:
-            self.ws.receive_data(self.sock.recv(65536))
-            events = list(self.ws.events())
-            if any(isinstance(e, AcceptConnection) for e in events):
-                self._handle(events)
-                break
-            if events:
-                raise ConnectionError(f"handshake refused: {events[0]!r}")
-
-    def _handle(self, events) -> None:
-        for event in events:
-            if isinstance(event, TextMessage):
-                self.parts.append(event.data)
-                if event.message_finished:
-                    self.pending.append("".join(self.parts))
-                    self.parts = []
-            elif isinstance(event, Ping):
-                self.sock.sendall(self.ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                raise ConnectionError(f"closed by the server: {event.code}")
-
-    def send(self, text: str) -> None:
-        self.sock.sendall(self.ws.send(TextMessage(data=text)))
-
-    def recv(self) -> str:
-        while not self.pending:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("connection lost")
-            self.ws.receive_data(data)
-            self._handle(self.ws.events())
-        return self.pending.pop(0)
-
-    def close(self) -> None:
-        try:
-            self.sock.sendall(self.ws.send(CloseConnection(code=1000)))
-        except Exception:
-            pass
-        self.sock.close()
+from network.ink.pixels import to_float, to_uint8  # noqa: E402
+from network.ink.render import render  # noqa: E402
+from network.nn.model import Sequential  # noqa: E402
+from webapp.store.sqlite import SQLiteStore  # noqa: E402
 
 
 def drawing_points(n: int = 60) -> list[list[float]]:
@@ -123,21 +64,16 @@ class Compute:
     """
 
     def __init__(self, instance: str):
-        from network.model import Sequential
-        from webapp.store import SQLiteStore
-
         with SQLiteStore.in_folder(instance) as store:
             self.model = Sequential.from_bytes(store.load_version().weights)
         self.points = np.asarray(drawing_points())
         self.i = 0
 
     def __call__(self) -> float:
-        from network.ink import render, to_uint8
-
         self.i += 1
         k = 1 + self.i % len(self.points)
         t0 = time.perf_counter()
-        image = to_uint8(render([self.points[:k]])).astype(np.float32) / np.float32(255)
+        image = to_float(to_uint8(render([self.points[:k]])))
         self.model.predict_proba(image[None])
         return time.perf_counter() - t0
 
@@ -145,9 +81,9 @@ class Compute:
 def measure(port: int, messages: int, teaches: int, block: int,
             compute: Compute) -> dict[str, list[float]]:
     """Return the latencies (seconds) of echo, predict and teach round trips."""
-    echo = Client("127.0.0.1", port, "/ws/echo")
-    live = Client("127.0.0.1", port, "/ws")
-    hello = json.loads(live.recv())
+    echo = WSClient(f"ws://127.0.0.1:{port}/ws/echo", timeout=60)
+    live = WSClient(f"ws://127.0.0.1:{port}/ws", timeout=60)
+    hello = live.recv()
     assert hello["type"] == "hello", hello
     points = drawing_points()
     times: dict[str, list[float]] = {"echo": [], "predict": [], "teach": [], "compute": []}
@@ -165,26 +101,26 @@ def measure(port: int, messages: int, teaches: int, block: int,
 
     # Warm up both paths (first prediction loads caches, first echo warms the thread).
     for _ in range(50):
-        echo.send(stroke_message())
-        echo.recv()
-        live.send(stroke_message())
-        while json.loads(live.recv()).get("seq") != seq:
+        echo.send_text(stroke_message())
+        echo.recv_raw()
+        live.send_text(stroke_message())
+        while live.recv().get("seq") != seq:
             pass
 
     while len(times["predict"]) < messages:
         for _ in range(block):
             text = stroke_message()
             t0 = time.perf_counter()
-            echo.send(text)
-            echo.recv()
+            echo.send_text(text)
+            echo.recv_raw()
             times["echo"].append(time.perf_counter() - t0)
         for _ in range(block):
             text = stroke_message()
             want = seq
             t0 = time.perf_counter()
-            live.send(text)
+            live.send_text(text)
             while True:
-                reply = json.loads(live.recv())
+                reply = live.recv()
                 if reply.get("type") == "prediction" and reply.get("seq") == want:
                     break
             times["predict"].append(time.perf_counter() - t0)
@@ -193,13 +129,13 @@ def measure(port: int, messages: int, teaches: int, block: int,
 
     outcomes = {"taught": 0, "rejected": 0}
     for _ in range(teaches):
-        live.send(json.dumps({"type": "ink", "strokes": [points], "seq": seq + 1}))
+        live.send_text(json.dumps({"type": "ink", "strokes": [points], "seq": seq + 1}))
         seq += 2
         want = seq
         t0 = time.perf_counter()
-        live.send(json.dumps({"type": "teach", "label": 2, "seq": want}))
+        live.send_text(json.dumps({"type": "teach", "label": 2, "seq": want}))
         while True:
-            reply = json.loads(live.recv())
+            reply = live.recv()
             if reply.get("seq") == want:
                 break
         times["teach"].append(time.perf_counter() - t0)
@@ -212,7 +148,7 @@ def measure(port: int, messages: int, teaches: int, block: int,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--messages", type=int, default=2000, help="predictions (and echoes)")
     parser.add_argument("--teaches", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
@@ -222,9 +158,9 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="inkling-bench-") as folder:
         started = time.monotonic()
-        server = Server(os.path.join(folder, "instance"), args.workers, min(args.timeout, 180),
-                        INKLING_BENCH_ECHO="1")
-        watchdog = threading.Timer(args.timeout, server.kill)
+        server = Gunicorn(os.path.join(folder, "instance"), workers=args.workers,
+                          INKLING_BENCH_ECHO=1, INKLING_RATE_LIMITS="off").wait_ready()
+        watchdog = threading.Timer(args.timeout, server.kill9)
         watchdog.start()
         try:
             compute = Compute(os.path.join(folder, "instance"))
@@ -251,8 +187,7 @@ def main(argv=None) -> int:
         t50, t99 = percentiles(times["teach"])
         print(f"  teach    latency     p50 {t50:8.3f} ms   p99 {t99:8.3f} ms   "
               f"({len(times['teach'])} teaches: {times['outcomes']})")
-    print(f"  load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-          f"total {elapsed:.1f} s")
+    print(f"  at the end: {common.header()}; total {elapsed:.1f} s")
     return 0
 
 

@@ -19,27 +19,19 @@ MNIST: LeCun, Cortes & Burges, CC BY-SA 3.0.  The data set is read, never copied
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-# One BLAS thread, as gunicorn.conf.py sets for the server: with more, BLAS threads spin
-# against each other on the two shared cores and a teach takes 10-50x longer under load.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import common
+import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
+from support.mnist_files import MNIST_DIR  # noqa: E402
 
-import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from network.data import SUBSET_PATH, load_mnist, load_subset  # noqa: E402
-from network.learner import OnlineLearner  # noqa: E402
-from network.model import DEFAULT_MODEL_PATH, load_model  # noqa: E402
-from webapp.state import ModelHub  # noqa: E402
+from network import pretrained  # noqa: E402
+from network.nn.model import load_model  # noqa: E402
+from network.online.learner import OnlineLearner  # noqa: E402
+from network.training.mnist import load_mnist, load_subset  # noqa: E402
+from webapp.hub import ModelHub  # noqa: E402
 
 STROKES = [[[0.0, 0.0], [1.0, 1.0]]]  # the strokes column is not what is measured here
 
@@ -101,9 +93,9 @@ def per_class(labels: np.ndarray, n: int, rng: np.random.Generator,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    parser = common.parser(__doc__)
+    parser.add_argument("--model", default=str(pretrained.CNN))
+    parser.add_argument("--data", default=str(MNIST_DIR))
     parser.add_argument("--teaches", type=int, default=200)
     parser.add_argument("--style", choices=sorted(STYLES), default="hollow")
     parser.add_argument("--per-digit", type=int, default=5)
@@ -112,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load_model(args.model)
     subset = load_subset()
-    with np.load(SUBSET_PATH) as z:
+    with np.load(pretrained.SUBSET) as z:
         heldout_index, anchor_index = z["heldout_test_index"], z["anchor_train_index"]
     train_x, train_y = load_mnist(args.data, "train")
     test_x, test_y = load_mnist(args.data, "test")

@@ -18,18 +18,16 @@ benchmark needs no data set; the arithmetic does not depend on the pixel values.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
+
+import common
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS and torch threads (default: the libraries' own default)")
+    parser = common.parser(__doc__)
     parser.add_argument("--windows", type=int, default=7, help="timed windows per figure")
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="target length of one timed window")
@@ -37,16 +35,11 @@ def parse_args(argv=None):
 
 
 ARGS = parse_args()
-if ARGS.threads:  # must happen before numpy (and its BLAS) is imported
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
 
-import numpy as np  # noqa: E402
-
-from network.model import build_cnn, build_mlp  # noqa: E402
-from network.optim import Adam  # noqa: E402
+from network.nn.architectures import build_cnn, build_mlp  # noqa: E402
+from network.nn.optim import Adam  # noqa: E402
 
 LR, WEIGHT_DECAY = 1e-3, 1e-4
 POOL = 4096  # distinct synthetic images cycled through, like an epoch's worth of batches
@@ -137,9 +130,7 @@ def main():
         torch = None
     cpus = os.cpu_count() or 1
     threads = ARGS.threads or cpus
-    print(f"numpy {np.__version__}, python {sys.version.split()[0]}, {cpus} CPUs, "
-          f"threads {ARGS.threads or 'default'}, load average {os.getloadavg()[0]:.2f} "
-          f"(before; a busy machine lowers every figure)")
+    print(f"python {sys.version.split()[0]}; " + common.header())
     print(f"median of {ARGS.windows} windows of ~{ARGS.seconds:g} s each, after warm-up; "
           "one step = forward + backward + Adam (weight decay)\n")
     rng = np.random.default_rng(0)

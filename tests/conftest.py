@@ -1,4 +1,4 @@
-"""Shared fixtures for the web app's tests (helpers: tests/web_support.py).
+"""Shared fixtures for the web app's tests (helpers: ``tests/support``).
 
 - ``make_app(**config)``: a new app on a fresh instance folder; closed at teardown.
 - ``app`` / ``client``: one default app and its Flask test client.
@@ -12,26 +12,15 @@
 
 Every server binds 127.0.0.1 on a port the OS picks, and every socket, thread and
 process a fixture starts is closed at teardown (pytest runs with -W error, so a leak
-fails the test).  Import helpers from ``web_support``, not from ``conftest``: with
+fails the test).  Import helpers from ``support.*``, not from ``conftest``: with
 tests/browser/conftest.py collected too, the name ``conftest`` is ambiguous.
 """
 
 from __future__ import annotations
 
 import pytest
-from web_support import (  # noqa: F401  (re-exported for older imports)
-    ROOT,
-    WAIT,
-    Closed,
-    Gunicorn,
-    HandshakeRejected,
-    LiveServer,
-    WSClient,
-    app_config,
-    draw_digit,
-    gunicorn_env,
-    test_model_path,
-)
+from support.servers import Gunicorn, LiveServer, app_config
+from support.wsclient import WAIT, WSClient
 
 from webapp import create_app
 

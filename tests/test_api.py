@@ -14,10 +14,14 @@ import socket
 
 import numpy as np
 import pytest
-from web_support import ROOT, HandshakeRejected, app_config, draw_digit
+from support.drawings import draw_digit
+from support.servers import ROOT, app_config
+from support.wsclient import HandshakeRejected
 
-from network.ink import render, to_uint8
-from webapp import SETTINGS, create_app, settings_from_env
+from network.ink.pixels import to_uint8
+from network.ink.render import render
+from webapp import create_app
+from webapp.settings import SETTINGS, settings_from_env
 
 
 def image_of(body) -> np.ndarray:
@@ -170,7 +174,7 @@ def test_samples_npz_holds_every_taught_drawing(make_app):
     hub = app.extensions["inkling"].hub
     drawings = [(draw_digit(d), d) for d in (1, 7, 0)]
     for strokes, label in drawings:
-        hub.teach([np.array(s) for s in strokes], render([np.array(s) for s in strokes]), label)
+        hub.teach(strokes, to_uint8(render(strokes)), label)
     response = client.get("/api/samples.npz")
     assert response.status_code == 200
     assert "attachment" in response.headers["Content-Disposition"]

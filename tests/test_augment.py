@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from network.augment import (
+from network.training.augment import (
     AugmentConfig,
     augment_batch,
     bilinear_sample,

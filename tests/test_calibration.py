@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from network.calibration import (
+from network.nn.losses import softmax
+from network.training.calibration import (
     evaluate_probabilities,
     expected_calibration_error,
     fit_temperature,
     nll,
 )
-from network.losses import softmax
 
 
 def calibrated_sample(n, seed, spread=3.0):

@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest_engine import REPO, write_idx, write_mnist_folder
+from support.mnist_files import REPO, write_idx, write_mnist_folder
 
-from network.model import load_model, save_model
+from network.nn.model import load_model, save_model
 from webapp.cli import main
 
 

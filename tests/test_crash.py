@@ -29,9 +29,10 @@ import threading
 import urllib.request
 
 import pytest
-from web_support import WAIT, Closed, WSClient, draw_digit
+from support.drawings import draw_digit
+from support.wsclient import WAIT, Closed, WSClient
 
-from webapp.store import DATABASE_NAME
+from webapp.store.sqlite import DATABASE_NAME
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 

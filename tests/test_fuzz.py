@@ -35,7 +35,9 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web_support import WAIT, Closed, LiveServer, WSClient, app_config, draw_digit
+from support.drawings import draw_digit
+from support.servers import LiveServer, app_config
+from support.wsclient import WAIT, Closed, WSClient
 
 from webapp import create_app
 

@@ -15,10 +15,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from web_support import WAIT, Closed, draw_digit
-from web_support import http_get as get
+from support.drawings import draw_digit
+from support.servers import http_get as get
+from support.wsclient import WAIT, Closed
 
-from webapp.store import SQLiteStore
+from webapp.store.sqlite import SQLiteStore
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck import check_layer, check_model
+from support.gradcheck import check_layer, check_model
 
-from network.layers import (
+from network.nn.architectures import build_cnn, build_mlp
+from network.nn.layers import (
     Conv2D,
     Dense,
     Dropout,
@@ -17,7 +18,6 @@ from network.layers import (
     Sigmoid,
     layer_from_config,
 )
-from network.model import build_cnn, build_mlp
 
 
 @pytest.fixture

@@ -2,34 +2,33 @@
 
 Every message type, every error code (with parametrised bad input), folding, the
 broadcast of new versions, teach tokens, the origin check, rate limits and the close
-codes 1009 and 1001.  Units of the pieces (message parsing, token buckets, the inbox)
-come first; they are what the live tests stand on.
+codes 1009 and 1001.  Units of the connection's pieces (its ink, its inbox) come
+first; message parsing and rate limits have their own modules' tests.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import time
 
 import numpy as np
 import pytest
-from web_support import Closed, HandshakeRejected, draw_digit
-from wsproto.events import TextMessage
+from support.drawings import draw_digit
+from support.wsclient import Closed, HandshakeRejected
+from test_protocol import BAD_IDS, BAD_MESSAGES
 
-from network.ink import NOT_SURE_BELOW, render, to_uint8
-from webapp.limits import AddressBuckets, ConnectionCounter, TokenBucket
+from network.ink.pixels import to_uint8
+from network.ink.render import render
+from network.pretrained import NOT_SURE_BELOW
 from webapp.live import ErrorWork, Inbox, InkState, ModelWork, PredictWork, TeachWork
-from webapp.validate import (
+from webapp.protocol import (
     Clear,
     End,
     Ink,
     Limits,
     ProtocolError,
     Stroke,
-    Teach,
     Undo,
-    parse_message,
 )
 
 LIMITS = Limits()
@@ -45,99 +44,6 @@ def pixels(message) -> np.ndarray:
 def expected_pixels(strokes) -> np.ndarray:
     """Return what the server must show for ``strokes``."""
     return to_uint8(render([np.asarray(s, dtype=np.float64) for s in strokes]))
-
-
-# --- units: parsing ------------------------------------------------------------------------
-
-
-def test_parse_every_message_type():
-    assert parse_message('{"type":"stroke","points":[[1,2],[3.5,4]],"seq":7}', LIMITS).seq == 7
-    assert isinstance(parse_message('{"type":"end"}', LIMITS), End)
-    assert isinstance(parse_message('{"type":"undo"}', LIMITS), Undo)
-    assert isinstance(parse_message('{"type":"clear"}', LIMITS), Clear)
-    ink = parse_message('{"type":"ink","strokes":[[[0,0],[1,1]],[],[[2,2]]]}', LIMITS)
-    assert isinstance(ink, Ink) and [len(s) for s in ink.strokes] == [2, 1]  # empty dropped
-    teach = parse_message('{"type":"teach","label":3,"seq":-2,"token":"t"}', LIMITS)
-    assert teach == Teach(-2, 3, "t")
-    stroke = parse_message('{"type":"stroke","points":[[1,2],[3.5,4]]}', LIMITS)
-    assert isinstance(stroke, Stroke) and stroke.seq is None
-    assert stroke.points.dtype == np.float64 and stroke.points.tolist() == [[1, 2], [3.5, 4]]
-
-
-BAD_MESSAGES = [
-    # (frame, expected code, expected seq echoed)
-    ("{", "bad_json", None),
-    ("", "bad_json", None),
-    ('{"type":"stroke",', "bad_json", None),
-    ("[" * 100_000, "bad_json", None),
-    ('{"seq":' + "9" * 5000 + "}", "bad_json", None),
-    ("[]", "bad_message", None),
-    ("3", "bad_message", None),
-    ("null", "bad_message", None),
-    ('"stroke"', "bad_message", None),
-    ("{}", "bad_message", None),
-    ('{"type":"draw","seq":1}', "bad_message", 1),
-    ('{"type":5,"seq":1}', "bad_message", 1),
-    ('{"type":"stroke","seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":"0,0","seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[1]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[1,2,3]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[["1","2"]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[true,false]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[null,1]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[{"x":1,"y":2}],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[NaN,1]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[Infinity,1]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[1e400,1]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[' + "1" + "0" * 400 + ',1]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[2000000,1]],"seq":2}', "bad_message", 2),
-    ('{"type":"stroke","points":[[0,-1000001]],"seq":2}', "bad_message", 2),
-    ('{"type":"ink","seq":3}', "bad_message", 3),
-    ('{"type":"ink","strokes":{},"seq":3}', "bad_message", 3),
-    ('{"type":"ink","strokes":[[[0,"a"]]],"seq":3}', "bad_message", 3),
-    ('{"type":"end","seq":"1"}', "bad_message", None),
-    ('{"type":"end","seq":1.5}', "bad_message", None),
-    ('{"type":"end","seq":true}', "bad_message", None),
-    ('{"type":"end","seq":9007199254740992}', "bad_message", None),
-    ('{"type":"teach","label":1,"token":5,"seq":4}', "bad_message", 4),
-    ('{"type":"teach","seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":"3","seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":3.0,"seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":true,"seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":false,"seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":-1,"seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":10,"seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":null,"seq":4}', "bad_label", 4),
-    ('{"type":"teach","label":[1],"seq":4}', "bad_label", 4),
-    ('{"type":"stroke","points":' + json.dumps([[0, 0]] * 4001) + ',"seq":5}', "too_large", 5),
-    ('{"type":"ink","strokes":' + json.dumps([[[0, 0]]] * 201) + ',"seq":5}', "too_large", 5),
-    ('{"type":"ink","strokes":' + json.dumps([[[0, 0]] * 3000] * 4) + ',"seq":5}',
-     "too_large", 5),
-]
-
-
-def short(value: str) -> str:
-    """A readable test id for a frame."""
-    return value if len(value) < 60 else value[:50] + f"...({len(value)})"
-
-
-BAD_IDS = [short(frame) for frame, _, _ in BAD_MESSAGES]
-
-
-@pytest.mark.parametrize(("frame", "code", "seq"), BAD_MESSAGES, ids=BAD_IDS)
-def test_parse_rejects_bad_messages(frame, code, seq):
-    with pytest.raises(ProtocolError) as caught:
-        parse_message(frame, LIMITS)
-    assert caught.value.code == code
-    assert caught.value.seq == seq
-    assert caught.value.message.endswith(".") or caught.value.message.endswith(")")
-
-
-def test_binary_frames_are_bad_messages():
-    with pytest.raises(ProtocolError) as caught:
-        parse_message(b'{"type":"end"}', LIMITS)
-    assert caught.value.code == "bad_message"
 
 
 # --- units: the ink state and the inbox ----------------------------------------------------
@@ -229,47 +135,6 @@ def test_inbox_keeps_only_the_newest_model_news_and_closes():
     assert inbox.get().version == 7
     inbox.close()
     assert inbox.get() is None
-
-
-# --- units: rate limits --------------------------------------------------------------------
-
-
-class Clock:
-    """A clock the test moves by hand, so bucket arithmetic is exact."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_token_bucket_allows_a_burst_then_the_rate():
-    clock = Clock()
-    bucket = TokenBucket(per_minute=60, burst=3, clock=clock)
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-    clock.now += 1.0  # one token a second
-    assert bucket.take() and not bucket.take()
-    clock.now += 100.0  # never more than the burst
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-
-
-def test_address_buckets_are_per_address_and_forget_idle_ones():
-    clock = Clock()
-    buckets = AddressBuckets(per_minute=6, clock=clock, prune_above=2)  # burst 1
-    assert buckets.take("a") and not buckets.take("a")
-    assert buckets.take("b")
-    clock.now += 60.0  # both full again
-    assert buckets.take("c")  # pruning forgot a and b, which were full
-    assert set(buckets.buckets) == {"c"}
-
-
-def test_connection_counter():
-    counter = ConnectionCounter(limit=2)
-    assert counter.acquire("a") and counter.acquire("a") and not counter.acquire("a")
-    assert counter.acquire("b")
-    counter.release("a")
-    assert counter.acquire("a")
 
 
 # --- live: every message type --------------------------------------------------------------
@@ -697,7 +562,7 @@ def test_a_client_that_never_reads_is_dropped_and_stalls_nobody(make_live_server
     stuck.recv()  # hello: its session is registered; from now on it never reads
     # Each bad frame costs the server an error message and no model time, so the
     # answers quickly fill the socket buffers and the server's sends block.
-    junk = b"".join(stuck.ws.send(TextMessage(data="x")) for _ in range(500))
+    junk = b"".join(stuck.protocol.text("x") for _ in range(500))
     deadline = time.monotonic() + 120
     while not runtime.wait_for_sessions(1, timeout=0.01):
         assert time.monotonic() < deadline, "a client that never reads was kept"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck import assert_close, numerical_gradient
+from support.gradcheck import assert_close, numerical_gradient
 
-from network.losses import log_softmax, softmax, softmax_cross_entropy
+from network.nn.losses import log_softmax, softmax, softmax_cross_entropy
 
 
 def reference_loss(logits, labels):

@@ -9,17 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from network.data import minibatches
-from network.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
-from network.model import (
-    ModelFileError,
-    Sequential,
-    build_cnn,
-    build_mlp,
-    load_model,
-    save_model,
-)
-from network.optim import Adam
+from network.nn.architectures import build_cnn, build_mlp
+from network.nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
+from network.nn.model import ModelFileError, Sequential, load_model, save_model
+from network.nn.optim import Adam
+from network.training.mnist import minibatches
 
 # -- small synthetic problems -------------------------------------------------------
 
@@ -97,7 +91,7 @@ def test_training_is_deterministic_for_a_seed():
 def test_train_step_returns_the_loss_before_the_step_and_fills_grads():
     model = build_mlp(np.random.default_rng(0), hidden=8)
     x, y = xor_images(10, np.random.default_rng(1))
-    from network.losses import softmax_cross_entropy
+    from network.nn.losses import softmax_cross_entropy
     expected = softmax_cross_entropy(model.forward(x), y)[0]
     loss = model.train_step(x, y, Adam(model.parameters(), lr=0.1))
     assert loss == pytest.approx(expected, rel=1e-6)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from network.layers import Dense, Layer
-from network.optim import SGD, Adam
+from network.nn.layers import Dense, Layer
+from network.nn.optim import SGD, Adam
 
 
 class Quadratic(Layer):

@@ -22,8 +22,8 @@ import io
 
 import numpy as np
 import pytest
-from web_support import draw_digit
-from web_support import http_get as get
+from support.drawings import draw_digit
+from support.servers import http_get as get
 
 pytestmark = pytest.mark.slow
 

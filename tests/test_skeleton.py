@@ -1,13 +1,12 @@
 """Thinning and tracing: simple shapes give the strokes a person would have drawn."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from network import ink, skeleton
-
-MNIST = Path("/work/shared/data/mnist")
+from network.ink import render as ink
+from network.ink import skeleton
+from network.ink.pixels import to_uint8
 
 
 def ring(inner=6.0, outer=9.0):
@@ -139,35 +138,6 @@ def test_image_to_strokes_round_trips_a_rendered_drawing():
     assert overlap > 0.7
 
 
-def test_redraw_batch_is_deterministic_and_uses_random_widths():
-    image = ink.to_uint8(ink.render([[[10, 10], [60, 10], [30, 90]]]))
-    images = np.stack([image] * 8 + [np.zeros((28, 28), np.uint8)])
-    first = skeleton.redraw_batch(images, np.random.default_rng(3), width_range=(1.0, 4.0))
-    second = skeleton.redraw_batch(images, np.random.default_rng(3), width_range=(1.0, 4.0))
-    assert first.shape == images.shape and first.dtype == np.float32
-    np.testing.assert_array_equal(first, second)
-    ink_amounts = first[:8].sum(axis=(1, 2))
-    assert ink_amounts.max() > 1.5 * ink_amounts.min()  # different pens
-    assert not first[8].any()  # a blank image stays blank
-    assert first.min() >= 0.0 and first.max() <= 1.0
-
-
-@pytest.mark.skipif(not MNIST.is_dir(), reason="MNIST is not available")
-def test_redrawn_mnist_digits_overlap_their_originals():
-    from network.data import load_mnist
-
-    images, _ = load_mnist(MNIST, "test")
-    images = images[:200]
-    redrawn = skeleton.redraw_batch(images, np.random.default_rng(0), width_range=(2.6, 2.6))
-    original = images > 127
-    drawn = redrawn > 0.5
-    overlap = (original & drawn).sum(axis=(1, 2)) / (original | drawn).sum(axis=(1, 2))
-    assert np.median(overlap) > 0.5
-    # Strokes are found for every digit, mostly one to three of them.
-    counts = [len(skeleton.image_to_strokes(im)) for im in images]
-    assert min(counts) >= 1 and np.median(counts) <= 3
-
-
 def test_magnified_interpolates_between_pixel_centres():
     image = np.zeros((1, 4, 4), np.float32)
     image[0, 1, 1] = 1.0
@@ -179,7 +149,7 @@ def test_magnified_interpolates_between_pixel_centres():
 
 
 def test_images_to_strokes_matches_one_image_at_a_time_in_original_pixels():
-    images = np.stack([ink.to_uint8(ink.render([[[0, 0], [0, 10]]])), ink.to_uint8(ring())])
+    images = np.stack([to_uint8(ink.render([[[0, 0], [0, 10]]])), to_uint8(ring())])
     batch = skeleton.images_to_strokes(images)
     assert len(batch) == 2
     for image, strokes in zip(images, batch, strict=True):

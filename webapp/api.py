@@ -2,7 +2,7 @@
 
 Routes: ``GET /`` (the page), ``GET /healthz``, ``POST /api/predict``,
 ``GET /api/model``, ``GET /api/samples.npz``.  Bodies are validated by the same
-functions as WebSocket messages (webapp/validate.py), and every error, whatever its
+functions as WebSocket messages (webapp/protocol.py), and every error, whatever its
 cause (a bad body, an unknown path, a body over the size limit), is answered with
 JSON of the WebSocket's error shape ``{"type": "error", "code", "message"}``.
 
@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 from wsproto.utilities import RemoteProtocolError
 
-from network.ink import render
+from network.ink.pixels import to_float
+from network.ink.render import render
 from webapp import get_hub, get_runtime
 from webapp.live import prediction_fields
-from webapp.validate import Limits, ProtocolError, parse_predict_body
+from webapp.protocol import Limits, ProtocolError, parse_predict_body
 
 bp = Blueprint("api", __name__)
 
@@ -102,9 +102,9 @@ def predict():
     body = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
     kind, value = parse_predict_body(body, Limits.from_config(current_app.config))
     if kind == "strokes":
-        image = render(list(value))
+        image = render(value)
     else:
-        image = value.astype(np.float32) / np.float32(255.0)
+        image = to_float(value)
     return {"type": "prediction", "seq": None, **prediction_fields(get_hub(), image)}
 
 

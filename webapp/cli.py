@@ -11,11 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from network.calibration import evaluate_probabilities
-from network.data import SUBSET_PATH, DataError, load_mnist, make_subset, to_float
+from network import pretrained
 from network.durable import atomic_write_bytes
-from network.model import DEFAULT_MODEL_PATH, ModelFileError, load_model, save_model
-from network.train import Recipe, train
+from network.ink.pixels import to_float
+from network.nn.model import ModelFileError, load_model, save_model
+from network.training.calibration import evaluate_probabilities
+from network.training.loop import Recipe, train
+from network.training.mnist import DataError, load_mnist, make_subset
 
 EXIT_USAGE = 2
 
@@ -60,16 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy, confusion matrix, ECE")
     e.add_argument("--data", required=True)
-    e.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    e.add_argument("--model", default=str(pretrained.CNN))
     e.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     x = sub.add_parser("export-json", help="write a model's weights as JSON")
-    x.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
+    x.add_argument("--model", default=str(pretrained.CNN))
     x.add_argument("--out", required=True, help="output .json file ('-' for stdout)")
 
     s = sub.add_parser("make-subset", help="rebuild the shipped held-out/anchor MNIST subset")
     s.add_argument("--data", required=True)
-    s.add_argument("--out", default=str(SUBSET_PATH))
+    s.add_argument("--out", default=str(pretrained.SUBSET))
     s.add_argument("--seed", type=int, default=0)
     return parser
 

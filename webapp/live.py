@@ -50,9 +50,11 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-from network.ink import NOT_SURE_BELOW, render, to_uint8
+from network.ink.pixels import to_float, to_uint8
+from network.ink.render import render
+from network.pretrained import NOT_SURE_BELOW
 from webapp import get_runtime
-from webapp.validate import (
+from webapp.protocol import (
     INK_MESSAGES,
     Clear,
     End,
@@ -98,7 +100,7 @@ def prediction_fields(hub, image: np.ndarray) -> dict:
     if not pixels.any():
         return {"digit": None, "confidence": None, "probabilities": None,
                 "model_version": hub.version, "image": encoded}
-    p = hub.predict(pixels.astype(np.float32) / np.float32(255.0))
+    p = hub.predict(to_float(pixels))
     return {
         "digit": int(p.digit),
         "confidence": round(float(p.confidence), 6),
@@ -583,14 +585,14 @@ class Session:
 
     def predict(self, work: PredictWork) -> dict:
         """Return the prediction message for the ink in ``work``."""
-        image = render(list(work.strokes))
+        image = render(work.strokes)
         return {"type": "prediction", "seq": work.seq, **prediction_fields(self.hub, image)}
 
     def teach(self, work: TeachWork) -> dict:
         """Teach the hub and return the ``taught`` message (sent only after the commit)."""
-        image = render(list(work.strokes))
+        pixels = to_uint8(render(work.strokes))
         try:
-            outcome = self.hub.teach([s.tolist() for s in work.strokes], image, work.label)
+            outcome = self.hub.teach(work.strokes, pixels, work.label)
         except Exception:
             log.exception("teach failed")
             return ProtocolError("unavailable", "The server could not save this teach; "

@@ -1,21 +1,16 @@
-"""What the browser tests and the screenshot script share: a restartable live server,
-Chromium's launch options, and hands that draw digits with a mouse or a finger.
+"""What the browser tests and the screenshot script share: Chromium's launch options
+and hands that draw digits with a mouse or a finger.
 
-The trade-off: the server is the real app (``create_app``) on werkzeug's threaded
-server in a thread of the test process, not gunicorn in a subprocess.  That keeps a
-test's server start under a few seconds and lets a test stop it and start a new one on
-the same port and instance folder, which is what "restart the server under an open
-page" needs; gunicorn itself is tested elsewhere.
+The server is the real app on a restartable live server in the test process
+(``support.servers.LiveServer``), not gunicorn in a subprocess: a test's server starts
+in a few seconds and can be restarted on the same port; gunicorn is tested elsewhere.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import threading
-from pathlib import Path
 
-from werkzeug.serving import make_server
+from support.servers import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 """Debian's Chromium; Playwright's own browser downloads are never used."""
@@ -30,101 +25,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED_MODEL = REPO / "network" / "pretrained" / "cnn.npz"
-
-
-def seed_model(folder) -> str | None:
-    """The model new instances start from: None for the shipped one, else an untrained CNN.
-
-    Before the trained weights ship, the page's plumbing is still tested on an
-    untrained network of the same shape (saved in ``folder``); tests that need digits
-    read correctly skip instead.
-    """
-    if SHIPPED_MODEL.exists() or os.environ.get("INKLING_INITIAL_MODEL"):
-        return None
-    import numpy as np
-
-    from network.model import build_cnn, save_model
-
-    path = Path(folder) / "cnn_untrained.npz"
-    if not path.exists():
-        save_model(build_cnn(np.random.default_rng(0)), path)
-    return str(path)
+REPO = ROOT
 
 
 def launch_chromium(playwright):
     """Launch headless Debian Chromium through Playwright."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-
-
-class LiveServer:
-    """The real app on a werkzeug server in a thread, restartable on the same port.
-
-    ``instance_path`` is the instance folder (a fresh one per test); ``config`` adds
-    test overrides to ``create_app``'s configuration.
-    """
-
-    def __init__(self, instance_path: str | os.PathLike, config: dict | None = None):
-        self.instance_path = str(instance_path)
-        self.config = dict(config or {})
-        self.app = None
-        self.server = None
-        self.thread = None
-        self.port = 0
-
-    def __repr__(self) -> str:
-        state = "running" if self.server is not None else "stopped"
-        return f"LiveServer(port={self.port}, instance={self.instance_path!r}, {state})"
-
-    @property
-    def url(self) -> str:
-        """The page's address."""
-        return f"http://127.0.0.1:{self.port}/"
-
-    @property
-    def runtime(self):
-        """The running app's Runtime (its model hub, sessions and limits)."""
-        return self.app.extensions["inkling"]
-
-    def start(self, port: int = 0) -> LiveServer:
-        """Create the app and serve it on 127.0.0.1:port (0: a port the OS picks)."""
-        from webapp import create_app
-
-        self.app = create_app({"TESTING": True, "INSTANCE_PATH": self.instance_path, **self.config})
-        try:
-            self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        except BaseException:
-            self.runtime.close()
-            raise
-        self.port = self.server.server_port
-        self.thread = threading.Thread(
-            target=self.server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"live-server-{self.port}",
-            daemon=True,
-        )
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Close every open socket (code 1001), stop serving and release the port."""
-        if self.server is None:
-            return
-        runtime = self.runtime
-        runtime.shutdown()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-        runtime.close()
-        self.server = None
-        self.thread = None
-
-    def restart(self) -> None:
-        """Stop, then start a new app on the same port and instance folder."""
-        port = self.port
-        self.stop()
-        self.start(port)
 
 
 # --- hands -------------------------------------------------------------------------------

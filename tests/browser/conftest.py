@@ -13,7 +13,10 @@ import os
 import shutil
 
 import pytest
-from browser_harness import CHROMIUM, LiveServer, launch_chromium, seed_model
+from browser_harness import CHROMIUM, launch_chromium
+from support.servers import LiveServer
+
+from network import pretrained
 
 REQUIRE_BROWSER = os.environ.get("INKLING_REQUIRE_BROWSER") == "1"
 
@@ -64,14 +67,14 @@ def server_config():
 
 
 @pytest.fixture(scope="session")
-def initial_model(tmp_path_factory):
-    """create_app config naming the model to seed from (empty: the shipped one).
+def initial_model():
+    """create_app overrides for the model new instances start from.
 
-    An untrained stand-in model gets the poisoning guard switched off: its held-out
-    accuracy is noise, and these tests are about the page, not the guard.
+    Without the shipped weights, instances start from an untrained stand-in
+    (``support.servers.test_model_path``) with the poisoning guard switched off: its
+    held-out accuracy is noise, and these tests are about the page, not the guard.
     """
-    path = seed_model(tmp_path_factory.mktemp("model"))
-    return {} if path is None else {"INITIAL_MODEL": path, "GUARD_DROP": 100.0, "GUARD_STEP": 100.0}
+    return {} if pretrained.CNN.exists() else {"GUARD_DROP": 100.0, "GUARD_STEP": 100.0}
 
 
 @pytest.fixture
@@ -81,7 +84,8 @@ def live(browser, tmp_path, initial_model, server_config):
     It asks for the browser first, so that without one the test skips before a
     server starts.
     """
-    server = LiveServer(tmp_path / "instance", {**initial_model, **server_config}).start()
+    server = LiveServer(instance_path=tmp_path / "instance",
+                        config={**initial_model, **server_config}).start()
     yield server
     server.stop()
 

@@ -16,17 +16,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parents[1]))
-
+sys.path.insert(0, str(HERE.parent))
 from browser_harness import (  # noqa: E402
     REPO,
-    SHIPPED_MODEL,
-    LiveServer,
     launch_chromium,
     mouse_digit,
     open_page,
     wait_settled,
 )
+from support.servers import LiveServer  # noqa: E402
+
+from network import pretrained  # noqa: E402
 
 QUIET_JS = """() => document.getAnimations().length === 0
   && document.getElementById('notice').dataset.kind === 'none'"""
@@ -55,14 +55,15 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if not SHIPPED_MODEL.exists():
-        print(f"error: the trained model {SHIPPED_MODEL} is missing", file=sys.stderr)
+    if not pretrained.CNN.exists():
+        print(f"error: the trained model {pretrained.CNN} is missing", file=sys.stderr)
         return 2
     from playwright.sync_api import sync_playwright
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
-        server = LiveServer(Path(folder) / "instance", {"INITIAL_MODEL": str(SHIPPED_MODEL)})
+        server = LiveServer(instance_path=Path(folder) / "instance",
+                            config={"INITIAL_MODEL": str(pretrained.CNN)})
         server.start()
         browser = launch_chromium(playwright)
         try:

@@ -15,7 +15,6 @@ import pytest
 from browser_harness import (
     DIGITS,
     INK_PIXELS_JS,
-    SHIPPED_MODEL,
     mouse_digit,
     mouse_stroke,
     open_page,
@@ -25,6 +24,8 @@ from browser_harness import (
     wait_settled,
 )
 
+from network import pretrained
+
 try:
     from playwright.sync_api import expect
 except ImportError:  # the browser fixture skips (or fails) these tests with the reason
@@ -33,7 +34,7 @@ except ImportError:  # the browser fixture skips (or fails) these tests with the
 pytestmark = pytest.mark.browser
 
 trained_model = pytest.mark.skipif(
-    not SHIPPED_MODEL.exists(), reason=f"reading digits needs the trained {SHIPPED_MODEL}"
+    not pretrained.CNN.exists(), reason=f"reading digits needs the trained {pretrained.CNN}"
 )
 
 
@@ -244,7 +245,7 @@ def test_teach_with_button_and_key_updates_this_page_and_another(live, make_page
     # The history chart has a line now (v1, v2, v3 on this page).
     expect(page.locator("#chart polyline.chart-heldout")).to_have_count(1)
     # What the server stored agrees.
-    model = page.request.get(live.url + "api/model").json()
+    model = page.request.get(live.url + "/api/model").json()
     assert model["version"] == 3 and model["samples"] == 2
 
 

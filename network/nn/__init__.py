@@ -1,0 +1,1 @@
+"""The textbook part: layers, losses, optimisers and Sequential, forward beside backward."""

@@ -1,0 +1,21 @@
+"""What ships with Inkling: trained weights and a small attributed MNIST subset.
+
+- ``CNN``: the convolutional network the app serves (``inkling train --arch cnn``);
+- ``MLP``: the 784-256-10 multilayer perceptron preset;
+- ``SUBSET``: 1,000 held-out MNIST test digits and 2,000 training "anchor" digits
+  (LeCun, Cortes & Burges, CC BY-SA 3.0), rebuilt by ``inkling make-subset``.
+
+Each model file carries its own recipe, seed and metrics in its header.
+"""
+
+from pathlib import Path
+
+FOLDER = Path(__file__).resolve().parent
+CNN = FOLDER / "cnn.npz"
+MLP = FOLDER / "mlp.npz"
+SUBSET = FOLDER / "mnist_subset.npz"
+
+NOT_SURE_BELOW = 0.6
+"""Below this top probability the shipped CNN's answer is shown as "not sure"; chosen from
+the trade-off that ``benchmarks/ink.py`` prints (non-digits caught against real digits
+hidden), and sent to clients in ``hello``."""

@@ -1,0 +1,1 @@
+"""Offline training: MNIST, augmentation, synthetic ink and styles, calibration, the loop."""

@@ -1,0 +1,8 @@
+"""Helpers shared by the tests and the benchmarks (import as ``support.<module>``).
+
+- ``wsclient``: the one WebSocket client (blocking and asyncio drivers on wsproto);
+- ``servers``: live werkzeug servers and the README's gunicorn;
+- ``drawings``: simple strokes for tests that need ink;
+- ``mnist_files``: tiny IDX folders, and where the real MNIST lives;
+- ``png``: a small PNG writer for the benchmarks' image grids.
+"""

@@ -1,0 +1,380 @@
+"""The ModelHub: the worker's live model, teaches, the guard, sync across workers, broadcasts.
+
+A tiny CNN on a synthetic digit set (class d is a bar at row 4 + 2d) keeps these
+tests fast; the learner is the real one, only its held-out and anchor sets are
+synthetic.  One test uses the shipped model and the MNIST subset when present.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+from network import pretrained
+from network.ink.pixels import to_float
+from network.nn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape
+from network.nn.model import ModelFileError, Sequential, load_model
+from network.nn.optim import Adam
+from network.online.learner import OnlineLearner
+from network.training.mnist import load_subset
+from webapp.hub import ModelHub, Prediction
+from webapp.store.sqlite import SQLiteStore
+
+STROKES = [[[0.0, 0.0], [3.0, 4.0]]]
+
+
+def bars(labels, rng: np.random.Generator) -> np.ndarray:
+    """Synthetic digits (uint8 (N, 28, 28)): class d is a noisy bar at row 4 + 2d."""
+    labels = np.asarray(labels)
+    images = (rng.random((len(labels), 28, 28)) * 40).astype(np.uint8)
+    for i, d in enumerate(labels):
+        start = int(rng.integers(2, 8))
+        images[i, 4 + 2 * int(d), start:start + 16] = 255
+    return images
+
+
+def bar(label: int, seed: int) -> np.ndarray:
+    """One synthetic digit as the uint8 pixels (28, 28) the web layer passes."""
+    return bars([label], np.random.default_rng(seed))[0]
+
+
+def tiny_cnn(rng: np.random.Generator) -> Sequential:
+    return Sequential([
+        Reshape((28, 28, 1)), Conv2D(1, 4, kernel=3, pad=1, rng=rng), ReLU(), MaxPool2D(2),
+        Flatten(), Dense(14 * 14 * 4, 16, rng=rng), ReLU(), Dense(16, 10, rng=rng, init="xavier"),
+    ])
+
+
+def make_learner(seed: int = 0, **options) -> OnlineLearner:
+    rng = np.random.default_rng(100 + seed)
+    heldout_y = np.repeat(np.arange(10), 10).astype(np.uint8)
+    anchor_y = np.repeat(np.arange(10), 20).astype(np.uint8)
+    return OnlineLearner(bars(heldout_y, rng), heldout_y, bars(anchor_y, rng), anchor_y,
+                         rng=np.random.default_rng(seed), **options)
+
+
+@pytest.fixture(scope="module")
+def trained() -> Sequential:
+    """A tiny CNN trained offline on the synthetic digits until it reads them all."""
+    rng = np.random.default_rng(0)
+    model = tiny_cnn(rng)
+    labels = np.arange(600) % 10
+    images = bars(labels, rng).astype(np.float32) / 255.0
+    optimizer = Adam(model.parameters(), lr=3e-3)
+    for _ in range(6):
+        for start in range(0, 600, 50):
+            model.train_step(images[start:start + 50], labels[start:start + 50], optimizer)
+    return model
+
+
+def open_hub(folder, model: Sequential, **options) -> ModelHub:
+    options.setdefault("learner", make_learner())
+    options.setdefault("seed", 0)
+    return ModelHub.from_instance(folder, initial_model=model, **options)
+
+
+@pytest.fixture
+def hub(tmp_path, trained):
+    with open_hub(tmp_path / "instance", trained) as opened:
+        yield opened
+
+
+def test_first_start_seeds_once(tmp_path, trained):
+    folder = tmp_path / "instance"
+    with open_hub(folder, trained) as first:
+        assert first.version == 1
+        info = first.info()
+        assert info["accuracy"]["heldout"] == pytest.approx(1.0, abs=0.02)
+        assert info["accuracy"]["taught"] is None and info["samples"] == 0
+        assert info["parameters"] == trained.n_parameters
+        assert info["architecture"].startswith("Conv2D 1->4 3x3")
+        assert info["temperature"] == trained.temperature and info["created"] > 0
+        outcome = first.teach(STROKES, bar(3, 1), 3)
+        assert outcome.model_version == 2
+    assert (folder / "inkling.sqlite3").is_file()
+    # a second start (another worker, a restart) finds the store and does not seed again
+    with open_hub(folder, tiny_cnn(np.random.default_rng(9))) as second:
+        assert second.version == 2
+        assert second.model.to_bytes() != trained.to_bytes()
+        assert second.info()["samples"] == 1
+
+
+def test_predict(hub, trained):
+    image = bar(7, 2)
+    prediction = hub.predict(image)
+    assert isinstance(prediction, Prediction)
+    assert prediction.probabilities.shape == (10,)
+    assert prediction.probabilities.sum() == pytest.approx(1.0)
+    assert prediction.digit == int(prediction.probabilities.argmax()) == 7
+    assert prediction.confidence == pytest.approx(prediction.probabilities[7])
+    assert prediction.model_version == 1
+    expected = trained.predict_proba(image[None])[0]
+    np.testing.assert_allclose(prediction.probabilities, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_teach_commits_a_new_version(hub, tmp_path):
+    outcome = hub.teach(STROKES, bar(5, 3), 5)
+    assert outcome.accepted and outcome.reason is None
+    assert (outcome.label, outcome.predicted, outcome.model_version) == (5, 5, 2)
+    assert outcome.samples == 1 and outcome.accuracy["taught"] == 1.0
+    assert 0.9 <= outcome.accuracy["heldout"] <= 1.0
+    assert hub.version == 2 and hub.predict(to_float(bar(5, 4))).model_version == 2
+    assert hub.info()["version"] == 2 and hub.info()["samples"] == 1
+    # the store has it, with the pixels the network saw
+    record = hub.store.load_version()
+    assert record.version == 2 and record.parent == 1
+    assert Sequential.from_bytes(record.weights).to_bytes() == hub.model.to_bytes()
+    images, labels = hub.store.export_samples()
+    np.testing.assert_array_equal(images[0], bar(5, 3))
+    assert labels.tolist() == [5]
+
+
+def test_samples_npz(hub):
+    for i, label in enumerate([2, 8, 2]):
+        hub.teach(STROKES, bar(label, 10 + i), label)
+    with np.load(io.BytesIO(hub.samples_npz())) as data:
+        assert data["images"].shape == (3, 28, 28) and data["images"].dtype == np.uint8
+        assert data["labels"].tolist() == [2, 8, 2] and data["labels"].dtype == np.uint8
+
+
+def test_guard_rolls_back_poisoning_and_honest_teaching_still_works(tmp_path, trained):
+    # an eager learner, so that wrong labels would wreck the model quickly without the guard
+    learner = make_learner(lr=2.0, steps=3, new_share=0.6)
+    with open_hub(tmp_path / "instance", trained, learner=learner, guard_drop=2.0,
+                  guard_step=100.0) as hub:
+        start = hub.info()["accuracy"]["heldout"]
+        outcomes = [hub.teach(STROKES, bar(d, 50 + i), (d + 1) % 10)
+                    for i, d in enumerate(i % 10 for i in range(60))]
+        rejected = [o for o in outcomes if not o.accepted]
+        assert rejected, "the guard never fired"
+        assert all("set aside" in o.reason and "2 points" in o.reason for o in rejected)
+        assert all(o.accuracy["heldout"] >= start - 0.02 for o in outcomes)
+        assert hub.info()["accuracy"]["heldout"] >= start - 0.02
+        assert hub.version == 1 + len(outcomes) - len(rejected)
+        counts = hub.store.counts()
+        assert counts == {"accepted": len(outcomes) - len(rejected), "quarantined": len(rejected)}
+        # a rejected teach leaves the version alone and is not in the user's data set
+        assert hub.store.export_samples()[0].shape[0] == counts["accepted"]
+        honest = hub.teach(STROKES, bar(4, 999), 4)
+        assert honest.accepted and honest.model_version == hub.version
+
+    # the same poisoning without a guard really does damage: the guard is what saved us
+    learner = make_learner(lr=2.0, steps=3, new_share=0.6)
+    with open_hub(tmp_path / "unguarded", trained, learner=learner, guard_drop=100.0,
+                  guard_step=100.0) as hub:
+        for i, d in enumerate(i % 10 for i in range(60)):
+            hub.teach(STROKES, bar(d, 50 + i), (d + 1) % 10)
+        assert hub.info()["accuracy"]["heldout"] < start - 0.02
+
+
+def test_step_guard_refuses_a_single_teach_that_costs_too_much(tmp_path, trained):
+    learner = make_learner(lr=2.0, steps=3, new_share=0.6)
+    with open_hub(tmp_path / "instance", trained, learner=learner, guard_drop=100.0,
+                  guard_step=0.5) as hub:
+        outcomes = []
+        for i, d in enumerate(i % 10 for i in range(60)):
+            before = hub.info()["accuracy"]["heldout"]
+            outcome = hub.teach(STROKES, bar(d, 50 + i), (d + 1) % 10)
+            outcomes.append(outcome)
+            # no accepted teach lowers held-out accuracy by more than half a point
+            assert outcome.accuracy["heldout"] >= before - 0.005 - 1e-9
+        rejected = [o for o in outcomes if not o.accepted]
+        assert rejected, "the step guard never fired"
+        assert all("in one step" in o.reason for o in rejected)
+        assert hub.version == 1 + len(outcomes) - len(rejected)
+
+
+def test_guard_allows_a_drop_of_exactly_the_margin(tmp_path, trained):
+    # guard_drop 0: a teach that leaves held-out accuracy equal is not "a drop"
+    timid = make_learner(lr=1e-9)
+    with open_hub(tmp_path / "instance", trained, learner=timid, guard_drop=0.0) as hub:
+        outcomes = [hub.teach(STROKES, bar(d, d), d) for d in range(5)]
+        assert all(o.accepted for o in outcomes)
+        assert {o.accuracy["heldout"] for o in outcomes} == {hub.info()["accuracy"]["heldout"]}
+
+
+def test_a_worker_catches_up_before_teaching(tmp_path, trained):
+    folder = tmp_path / "instance"
+    with open_hub(folder, trained) as a, open_hub(folder, trained, learner=make_learner(1)) as b:
+        a.teach(STROKES, bar(1, 1), 1)
+        assert (a.version, b.version) == (2, 1)  # b has not looked yet (no watcher started)
+        outcome = b.teach(STROKES, bar(2, 2), 2)
+        assert outcome.model_version == 3 and b.version == 3
+        assert b.store.version_info(3).parent == 2  # learned on a's version, nothing lost
+        assert b.sync() is False
+        assert a.sync() is True and a.version == 3
+        assert a.model.to_bytes() == b.model.to_bytes()
+
+
+def test_concurrent_teaches_and_predictions_in_threads(tmp_path, trained):
+    folder = tmp_path / "instance"
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    with open_hub(folder, trained) as a, open_hub(folder, trained, learner=make_learner(1)) as b:
+
+        def teach(hub, offset):
+            try:
+                for i in range(8):
+                    hub.teach(STROKES, bar(i % 10, offset + i), i % 10)
+            except BaseException as error:
+                errors.append(error)
+
+        def predict(hub):
+            seen = [0]
+            try:
+                while not stop.is_set():
+                    version = hub.predict(to_float(bar(3, 0))).model_version
+                    assert version >= seen[-1]  # versions never go back
+                    seen.append(version)
+            except BaseException as error:
+                errors.append(error)
+
+        teachers = [threading.Thread(target=teach, args=(hub, 100 * n))
+                    for n, hub in enumerate([a, a, b, b])]
+        predictors = [threading.Thread(target=predict, args=(hub,)) for hub in (a, b)]
+        for thread in teachers + predictors:
+            thread.start()
+        for thread in teachers:
+            thread.join(timeout=120)
+        stop.set()
+        for thread in predictors:
+            thread.join(timeout=30)
+        assert not errors
+        assert a.store.latest_version() == 1 + 32
+        assert a.store.counts()["accepted"] == 32
+        a.sync()
+        b.sync()
+        assert a.version == b.version == 33
+
+
+def test_subscribers_hear_of_local_teaches_in_order(hub):
+    heard: list[tuple[int, dict]] = []
+    token = hub.subscribe(lambda version, accuracy: heard.append((version, accuracy)))
+
+    def broken(version, accuracy):
+        raise RuntimeError("a subscriber that fails")
+
+    hub.subscribe(broken)
+    hub.teach(STROKES, bar(1, 1), 1)
+    hub.teach(STROKES, bar(2, 2), 2)
+    assert [v for v, _ in heard] == [2, 3]
+    assert heard[-1][1]["taught"] == 1.0 and 0 < heard[-1][1]["heldout"] <= 1
+    hub.unsubscribe(token)
+    hub.unsubscribe(token)  # twice is harmless
+    hub.teach(STROKES, bar(3, 3), 3)
+    assert len(heard) == 2
+
+
+def test_a_subscriber_may_unsubscribe_itself(hub):
+    calls = []
+
+    def once(version, accuracy):
+        calls.append(version)
+        hub.unsubscribe(token)
+
+    token = hub.subscribe(once)
+    hub.teach(STROKES, bar(1, 1), 1)
+    hub.teach(STROKES, bar(2, 2), 2)
+    assert calls == [2]
+
+
+OTHER_PROCESS = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from network.nn.model import Sequential
+    from webapp.store import LearnDecision
+    from webapp.store.sqlite import SQLiteStore
+
+    def learn(txn):
+        model = Sequential.from_bytes(txn.weights())
+        model.layers[-1].params["b"][6] += 50.0  # from now on it says 6 to everything
+        return LearnDecision(True, 0, 0.1, model.to_bytes(), {"by": "another process"})
+
+    with SQLiteStore(sys.argv[1]) as store:
+        record = store.teach([[[0, 0], [1, 1]]], np.zeros((28, 28), np.uint8), 6, learn)
+    print(record.version)
+    """
+)
+
+
+def test_watcher_delivers_another_process_version(tmp_path, trained):
+    folder = tmp_path / "instance"
+    with open_hub(folder, trained, sync_interval=0.05) as hub:
+        heard: list[tuple[int, dict]] = []
+        arrived = threading.Event()
+
+        def on_model(version, accuracy):
+            heard.append((version, accuracy))
+            arrived.set()
+
+        hub.subscribe(on_model)
+        hub.start()
+        result = subprocess.run(
+            [sys.executable, "-c", OTHER_PROCESS, str(folder / "inkling.sqlite3")],
+            capture_output=True, text=True, timeout=60, check=True,
+        )
+        assert result.stdout.split() == ["2"]
+        assert arrived.wait(timeout=10), "the watcher never announced the new version"
+        assert heard == [(2, {"heldout": 0.1, "taught": 0.0})]
+        assert hub.version == 2
+        prediction = hub.predict(to_float(bar(1, 1)))
+        assert prediction.model_version == 2 and prediction.digit == 6
+        watcher = hub._watcher
+    assert not watcher.is_alive()  # close() joined it
+
+
+def test_close_is_prompt_and_idempotent(tmp_path, trained):
+    hub = open_hub(tmp_path / "instance", trained, sync_interval=60.0).start()
+    watcher = hub._watcher
+    hub.close()  # must not wait for the 60 s poll
+    assert not watcher.is_alive()
+    hub.close()
+
+
+def test_throttled_check_finds_another_workers_version(tmp_path, trained):
+    folder = tmp_path / "instance"
+    with open_hub(folder, trained, check_interval=0.0) as reader, open_hub(folder, trained) as b:
+        b.teach(STROKES, bar(1, 1), 1)
+        # no watcher: the cheap version check before a prediction finds it
+        assert reader.predict(bar(1, 1)).model_version == 2
+    with SQLiteStore(folder / "inkling.sqlite3") as store:
+        assert store.latest_version() == 2
+
+
+def test_a_missing_initial_model_is_a_clear_error_and_seeds_nothing(tmp_path):
+    folder = tmp_path / "instance"
+    with pytest.raises(ModelFileError, match="nowhere.npz"):
+        ModelHub.from_instance(folder, initial_model=tmp_path / "nowhere.npz",
+                               learner=make_learner())
+    with SQLiteStore(folder / "inkling.sqlite3") as store:
+        assert store.latest_version() is None
+
+
+def test_bad_options_are_refused(tmp_path, trained):
+    with pytest.raises(ValueError, match="guard_drop"):
+        open_hub(tmp_path / "a", trained, guard_drop=-1)
+    with pytest.raises(ValueError, match="sync_interval"):
+        open_hub(tmp_path / "b", trained, sync_interval=0)
+
+
+@pytest.mark.skipif(not pretrained.CNN.is_file(), reason="the shipped model is not built yet")
+def test_shipped_model_seeds_and_learns(tmp_path):
+    subset = load_subset()
+    shipped = load_model(pretrained.CNN)
+    probabilities = shipped.predict_proba(subset.heldout_x.astype(np.float32) / 255.0)
+    expected = float((probabilities.argmax(axis=1) == subset.heldout_y).mean())
+    with ModelHub.from_instance(tmp_path / "instance", seed=0) as hub:
+        info = hub.info()
+        assert info["version"] == 1 and info["accuracy"]["heldout"] == expected
+        zero = np.zeros((28, 28), np.uint8)
+        zero[6:22, 9:11] = zero[6:22, 17:19] = zero[6:8, 9:19] = zero[20:22, 9:19] = 255
+        outcome = hub.teach(STROKES, zero, 0)
+        assert outcome.accepted and outcome.model_version == 2
+        assert outcome.accuracy["heldout"] >= info["accuracy"]["heldout"] - 0.005
