@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -340,6 +341,33 @@ def test_inference_keeps_no_activation_caches():
     cached = {f"{type(layer).__name__}.{name}": value.shape for layer in model.layers
               for name, value in vars(layer).items() if isinstance(value, np.ndarray)}
     assert cached == {}
+
+
+def test_inference_from_many_threads_matches_a_serial_run():
+    # One model serves every socket of a worker without a lock; that is only safe if
+    # inference writes nothing into the layers (Dropout included).
+    model = build_cnn(np.random.default_rng(3), dropout=0.5)
+    before = {id(layer): set(vars(layer)) for layer in model.layers}
+    images = np.random.default_rng(4).random((64, 28, 28), dtype=np.float32)
+    serial = [model.predict_proba(image[None])[0] for image in images]
+    results: dict[int, list] = {}
+    start = threading.Barrier(8)
+
+    def work(worker: int) -> None:
+        start.wait()
+        results[worker] = [(i, model.predict_proba(images[i][None])[0])
+                           for i in range(worker, len(images), 8) for _ in range(5)]
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(r) for r in results.values()) == 5 * len(images)
+    for answers in results.values():
+        for i, probabilities in answers:
+            np.testing.assert_array_equal(probabilities, serial[i])
+    assert {id(layer): set(vars(layer)) for layer in model.layers} == before
 
 
 # -- atomic saves --------------------------------------------------------------------
