@@ -1,58 +1,74 @@
 """gunicorn settings: plain ``gunicorn`` in the repository root starts Inkling.
 
 Environment: ``INKLING_BIND`` (default 127.0.0.1:8000), ``INKLING_WORKERS`` (default 2),
-``INKLING_THREADS`` (default 64), ``INKLING_GRACEFUL_TIMEOUT`` (seconds, default 10),
-``INKLING_SWITCH_INTERVAL`` (seconds, default 0.001),
-``INKLING_LOG_LEVEL`` (default info), ``INKLING_CONTROL_SOCKET`` (default: none).
+``INKLING_WORKER_CLASS`` (gevent, or gthread for comparison), ``INKLING_CONNECTIONS``
+(open connections per worker, default 2000), ``INKLING_THREADS`` (gthread only,
+default 64), ``INKLING_GRACEFUL_TIMEOUT`` (seconds, default 10), ``INKLING_KEEPALIVE``
+(seconds, default 5), ``INKLING_SWITCH_INTERVAL`` (seconds, default 0.001),
+``INKLING_LOG_LEVEL`` (default info), ``INKLING_ACCESS_LOG`` (on: one line per request
+on stderr), ``INKLING_CONTROL_SOCKET`` (default: none).
 
-The trade-off: each open WebSocket holds one gthread thread for its lifetime, so a
-worker serves at most ``threads`` sockets at once; threads are cheap while they wait,
-and the gthread worker keeps plain HTTP requests on the same pool.  Nothing is
-preloaded: every worker opens its own SQLite connections and model after the fork.
+The trade-off: the gevent worker serves every connection of a worker as a greenlet on
+one OS thread, so an idle WebSocket costs a few kilobytes instead of a thread, and a
+prediction never waits for the interpreter lock behind dozens of threads.  Work that
+would block that thread (a teach, waiting on the database) runs on native threads
+(``webapp/blocking.py``).  A request must arrive within ``keepalive`` seconds of the
+connection (gunicorn's gevent worker times the reading of every request, the first one
+included), so half-sent requests cannot pile up.  Nothing is preloaded: every worker
+opens its own database connections and model after the fork.
 
 The hooks make shutdown prompt: on SIGTERM (stop, or the old workers of a reload)
 a worker closes its open WebSockets with close code 1001 at once, so clients
 reconnect to a live worker and the worker exits without waiting for its grace period.
 """
 
+import ctypes
 import os
 import signal
 import sys
 import threading
 
-# One BLAS thread per worker: a prediction is a batch of one, which BLAS threads do not
-# speed up, and on busy cores they spin-wait for each other (tens of ms per forward).
-# Requests run in parallel across threads and workers instead.  Set before any worker
-# imports NumPy; an operator's own setting wins.
+# One BLAS thread per worker: a prediction batch is small, BLAS threads would only spin
+# against the worker's own threads (and other workers) for the same cores.  Set before
+# any worker imports NumPy; an operator's own setting wins.
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-# Each prediction multiplies small matrices; BLAS threads would only spin against the
-# worker threads (and other workers) for the same two cores. Workers inherit this.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-# A worker runs many threads (three per open socket) that take turns holding the GIL.
-# Python lets a busy thread keep it for 5 ms before it must yield, which a person
-# drawing feels as lag behind other people's predictions; 1 ms keeps the queue short.
-# Workers are forked from this process and inherit the setting.
+# The event loop shares the interpreter with a worker's two native threads (teaching,
+# following other workers); a teach must not hold the interpreter for the default 5 ms
+# while predictions wait.  Workers are forked from this process and inherit it.
 sys.setswitchinterval(float(os.environ.get("INKLING_SWITCH_INTERVAL", "0.001")))
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "on", "true", "yes")
+
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("INKLING_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("INKLING_WORKERS", "2"))
-worker_class = "gthread"
+worker_class = os.environ.get("INKLING_WORKER_CLASS", "gevent")
+worker_connections = int(os.environ.get("INKLING_CONNECTIONS", "2000"))
 threads = int(os.environ.get("INKLING_THREADS", "64"))
 graceful_timeout = int(os.environ.get("INKLING_GRACEFUL_TIMEOUT", "10"))
 timeout = 30
-keepalive = 5
+keepalive = int(os.environ.get("INKLING_KEEPALIVE", "5"))
 preload_app = False
 loglevel = os.environ.get("INKLING_LOG_LEVEL", "info")
+accesslog = "-" if _flag("INKLING_ACCESS_LOG") else None
 # gunicorn's control socket defaults to one path per user, which several servers on one
 # machine (tests, benchmarks) would fight over; opt in with INKLING_CONTROL_SOCKET=path.
 control_socket_disable = not os.environ.get("INKLING_CONTROL_SOCKET")
 if os.environ.get("INKLING_CONTROL_SOCKET"):
     control_socket = os.environ["INKLING_CONTROL_SOCKET"]
+
+
+def post_fork(server, worker):
+    """At most two malloc arenas per worker: memory returns to the system under long load."""
+    try:
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX (glibc); elsewhere a harmless no-op
+    except (OSError, AttributeError):
+        pass
 
 
 def _runtime(worker):
@@ -70,8 +86,17 @@ def post_worker_init(worker):
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum, frame):
-        # Closing sockets may block on a slow client; never in the signal handler.
-        threading.Thread(target=runtime.shutdown, name="inkling-shutdown", daemon=True).start()
+        # Closing sockets may block on a slow client: never in the signal handler, which
+        # under gevent runs inside the event loop, where nothing may block.
+        from webapp.blocking import gevent_active
+
+        if gevent_active():
+            import gevent
+
+            gevent.spawn(runtime.shutdown)
+        else:
+            threading.Thread(target=runtime.shutdown, name="inkling-shutdown",
+                             daemon=True).start()
         if callable(previous):
             previous(signum, frame)
 

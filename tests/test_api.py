@@ -274,14 +274,14 @@ def test_config_layers_defaults_instance_file_env_then_test(tmp_path, monkeypatc
     instance = tmp_path / "inst"
     instance.mkdir()
     (instance / "config.py").write_text("MAX_STROKES = 11\nMAX_POINTS_PER_STROKE = 99\n"
-                                        "INBOX_SIZE = 5\n")
+                                        "TEACH_QUEUE = 5\n")
     monkeypatch.setenv("INKLING_MAX_POINTS_PER_STROKE", "77")
-    monkeypatch.setenv("INKLING_INBOX_SIZE", "6")
-    app = create_app(app_config(instance, INBOX_SIZE=7))
+    monkeypatch.setenv("INKLING_TEACH_QUEUE", "6")
+    app = create_app(app_config(instance, TEACH_QUEUE=7))
     try:
         assert app.config["MAX_STROKES"] == 11  # instance file over default
         assert app.config["MAX_POINTS_PER_STROKE"] == 77  # env over file
-        assert app.config["INBOX_SIZE"] == 7  # test config over env
+        assert app.config["TEACH_QUEUE"] == 7  # test config over env
         assert app.config["MAX_POINTS_PER_DRAWING"] == 10_000  # default
         assert app.config["SOCK_SERVER_OPTIONS"]["max_message_size"] == 512 * 1024
         assert app.instance_path == str(instance)

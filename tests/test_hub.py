@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from network.nn.model import ModelFileError, Sequential, load_model
 from network.nn.optim import Adam
 from network.online.learner import OnlineLearner
 from network.training.mnist import load_subset
-from webapp.hub import ModelHub, Prediction
+from webapp.hub import Busy, ModelHub, Prediction
 from webapp.store.sqlite import SQLiteStore
 
 STROKES = [[[0.0, 0.0], [3.0, 4.0]]]
@@ -253,37 +254,6 @@ def test_concurrent_teaches_and_predictions_in_threads(tmp_path, trained):
         assert a.version == b.version == 33
 
 
-def test_subscribers_hear_of_local_teaches_in_order(hub):
-    heard: list[tuple[int, dict]] = []
-    token = hub.subscribe(lambda version, accuracy: heard.append((version, accuracy)))
-
-    def broken(version, accuracy):
-        raise RuntimeError("a subscriber that fails")
-
-    hub.subscribe(broken)
-    hub.teach(STROKES, bar(1, 1), 1)
-    hub.teach(STROKES, bar(2, 2), 2)
-    assert [v for v, _ in heard] == [2, 3]
-    assert heard[-1][1]["taught"] == 1.0 and 0 < heard[-1][1]["heldout"] <= 1
-    hub.unsubscribe(token)
-    hub.unsubscribe(token)  # twice is harmless
-    hub.teach(STROKES, bar(3, 3), 3)
-    assert len(heard) == 2
-
-
-def test_a_subscriber_may_unsubscribe_itself(hub):
-    calls = []
-
-    def once(version, accuracy):
-        calls.append(version)
-        hub.unsubscribe(token)
-
-    token = hub.subscribe(once)
-    hub.teach(STROKES, bar(1, 1), 1)
-    hub.teach(STROKES, bar(2, 2), 2)
-    assert calls == [2]
-
-
 OTHER_PROCESS = textwrap.dedent(
     """
     import sys
@@ -304,48 +274,47 @@ OTHER_PROCESS = textwrap.dedent(
 )
 
 
-def test_watcher_delivers_another_process_version(tmp_path, trained):
+def test_the_follower_adopts_another_process_version(tmp_path, trained):
     folder = tmp_path / "instance"
-    with open_hub(folder, trained, sync_interval=0.05) as hub:
-        heard: list[tuple[int, dict]] = []
-        arrived = threading.Event()
-
-        def on_model(version, accuracy):
-            heard.append((version, accuracy))
-            arrived.set()
-
-        hub.subscribe(on_model)
+    with open_hub(folder, trained, follow_interval=0.05) as hub:
         hub.start()
         result = subprocess.run(
             [sys.executable, "-c", OTHER_PROCESS, str(folder / "inkling.sqlite3")],
             capture_output=True, text=True, timeout=60, check=True,
         )
         assert result.stdout.split() == ["2"]
-        assert arrived.wait(timeout=10), "the watcher never announced the new version"
-        assert heard == [(2, {"heldout": 0.1, "taught": 0.0})]
-        assert hub.version == 2
+        deadline = time.monotonic() + 10
+        while hub.version != 2:
+            assert time.monotonic() < deadline, "the follower never adopted the new version"
+            time.sleep(0.01)
+        assert hub.info()["accuracy"] == {"heldout": 0.1, "taught": 0.0}
         prediction = hub.predict(to_float(bar(1, 1)))
         assert prediction.model_version == 2 and prediction.digit == 6
-        watcher = hub._watcher
-    assert not watcher.is_alive()  # close() joined it
 
 
 def test_close_is_prompt_and_idempotent(tmp_path, trained):
-    hub = open_hub(tmp_path / "instance", trained, sync_interval=60.0).start()
-    watcher = hub._watcher
-    hub.close()  # must not wait for the 60 s poll
-    assert not watcher.is_alive()
+    hub = open_hub(tmp_path / "instance", trained, follow_interval=0.05).start()
+    started = time.monotonic()
+    hub.close()
+    assert time.monotonic() - started < 5
     hub.close()
 
 
-def test_throttled_check_finds_another_workers_version(tmp_path, trained):
-    folder = tmp_path / "instance"
-    with open_hub(folder, trained, check_interval=0.0) as reader, open_hub(folder, trained) as b:
-        b.teach(STROKES, bar(1, 1), 1)
-        # no watcher: the cheap version check before a prediction finds it
-        assert reader.predict(bar(1, 1)).model_version == 2
-    with SQLiteStore(folder / "inkling.sqlite3") as store:
-        assert store.latest_version() == 2
+def test_a_full_teach_queue_refuses_at_once(tmp_path, trained):
+    release = threading.Event()
+    with open_hub(tmp_path / "instance", trained, teach_queue=1) as hub:
+        hub._teacher.submit(release.wait)  # the teacher is busy
+        waiting = threading.Thread(target=hub.teach, args=(STROKES, bar(1, 1), 1))
+        waiting.start()
+        deadline = time.monotonic() + 10
+        while hub.teaches_waiting != 1:  # the first teach holds the one place in the queue
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        with pytest.raises(Busy):
+            hub.teach(STROKES, bar(2, 2), 2)
+        release.set()
+        waiting.join(timeout=30)
+        assert hub.version == 2  # the queued one was learned; the refused one never was
 
 
 def test_a_missing_initial_model_is_a_clear_error_and_seeds_nothing(tmp_path):
@@ -360,8 +329,8 @@ def test_a_missing_initial_model_is_a_clear_error_and_seeds_nothing(tmp_path):
 def test_bad_options_are_refused(tmp_path, trained):
     with pytest.raises(ValueError, match="guard_drop"):
         open_hub(tmp_path / "a", trained, guard_drop=-1)
-    with pytest.raises(ValueError, match="sync_interval"):
-        open_hub(tmp_path / "b", trained, sync_interval=0)
+    with pytest.raises(ValueError, match="follow_interval"):
+        open_hub(tmp_path / "b", trained, follow_interval=0)
 
 
 @pytest.mark.skipif(not pretrained.CNN.is_file(), reason="the shipped model is not built yet")

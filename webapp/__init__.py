@@ -34,10 +34,11 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """What one app owns while it runs: the model hub, open sessions and rate limits."""
+    """What one app owns while it runs: the model hub, its batcher, open sessions, limits."""
 
-    def __init__(self, hub, limits):
+    def __init__(self, hub, predictor, limits):
         self.hub = hub
+        self.predictor = predictor  # the Batcher every prediction goes through
         self.limits = limits
         self.sessions: set = set()
         self.lock = threading.Condition()
@@ -82,6 +83,7 @@ class Runtime:
                 return
             self.closed = True
         atexit.unregister(self.close)
+        self.predictor.stop()
         self.hub.close()
 
 
@@ -124,24 +126,32 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
         "max_message_size": app.config["MAX_MESSAGE_BYTES"],
         "ping_interval": app.config["PING_INTERVAL"] or None,
+        "receive_bytes": 65536,
     })
 
     os.makedirs(app.instance_path, exist_ok=True)
 
+    from webapp import api, live
+    from webapp.backpressure import meter_websockets
+    from webapp.batching import Batcher
+    from webapp.hub import ModelHub
+    from webapp.limits import RateLimits
+
+    # Unread input per socket: two of the largest messages, so a whole one always fits.
+    app.wsgi_app = meter_websockets(app.wsgi_app, window=2 * app.config["MAX_MESSAGE_BYTES"],
+                                    send_timeout=app.config["SEND_TIMEOUT"])
     if app.config["TRUST_PROXY"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    from webapp import api, live
-    from webapp.hub import ModelHub
-    from webapp.limits import RateLimits
-
-    options = {"guard_drop": app.config["GUARD_DROP"], "guard_step": app.config["GUARD_STEP"]}
+    options = {"guard_drop": app.config["GUARD_DROP"], "guard_step": app.config["GUARD_STEP"],
+               "teach_queue": app.config["TEACH_QUEUE"]}
     if app.config["INITIAL_MODEL"]:
         options["initial_model"] = app.config["INITIAL_MODEL"]
     hub = ModelHub.from_instance(app.instance_path, **options)
-    runtime = Runtime(hub, RateLimits(app.config))
+    predictor = Batcher(hub.predict_many, app.config["PREDICT_BATCH"])
+    runtime = Runtime(hub, predictor, RateLimits(app.config))
     app.extensions["inkling"] = runtime
     hub.start()
     # For servers without gunicorn's hooks (flask run, tests): close sockets at exit.

@@ -105,7 +105,7 @@ def predict():
         image = render(value)
     else:
         image = to_float(value)
-    return {"type": "prediction", "seq": None, **prediction_fields(get_hub(), image)}
+    return {"type": "prediction", "seq": None, **prediction_fields(runtime, image)}
 
 
 @bp.get("/api/model")

@@ -1,20 +1,21 @@
 """The worker's live model: one ModelHub per app, the only owner of the model in memory.
 
-Trade-off: predictions must never wait for SQL or for a teach, while a teach
-must learn from the newest version in the database (another worker may have
-moved it).  So the hub keeps an immutable *snapshot* (model, version, facts)
-and swaps the reference atomically; predictions read whatever snapshot is
-current, and teaches run inside the store's write transaction, learning on
-the newest version there.  Other workers' versions arrive two ways: a
-throttled ``SELECT max(version)`` before a prediction (at most every
-``check_interval``) and a daemon watcher thread that polls every
-``sync_interval`` and tells subscribers (the open sockets) about new versions.
+Who does what, and on which thread:
 
-Locks, all small: ``_teach_lock`` serialises this worker's teaches (the store
-serialises across workers); ``_swap_lock`` makes "adopt only newer versions"
-atomic; ``_announce_lock`` makes every subscriber see versions in increasing
-order, each once.  Predictions take no lock at all: the engine's inference
-leaves no state in the layers, and a snapshot's model is never mutated.
+- *Predictions* (the batcher, or any caller) read the live snapshot: a model that is
+  never mutated, so no lock is taken (inference leaves no state in the layers) and a
+  prediction never waits for SQL or for a teach.
+- *Teaches* run on the hub's teacher, one native thread (``webapp.blocking``): a teach
+  never stalls the worker's event loop, and one worker's teaches run one at a time.  At
+  most ``teach_queue`` may wait; more are refused at once (``Busy``).  The teach step
+  reads top to bottom: catch up with the newest version, learn, guard, record.
+- *The follower*, a second native thread, looks for other workers' versions every
+  ``follow_interval`` seconds and makes them live.  Sockets notice a new version by
+  comparing ``hub.version`` with the one they last told their client.
+
+Two small locks: ``_swap``, because the teacher and the follower both make snapshots
+live and a version must never be replaced by an older one; ``_count``, which guards the
+number of teaches waiting.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ import io
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,19 +33,22 @@ from network import pretrained
 from network.nn.model import Sequential, load_model
 from network.online.learner import OnlineLearner
 
+from .blocking import native_executor, native_sleep, start_native_thread
 from .store import DEFAULT_KEEP, LearnDecision, Store, StoreError, TeachTransaction, VersionInfo
 from .store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
-Subscriber = Callable[[int, dict], None]
+
+class Busy(Exception):
+    """More teaches wait for this worker than it queues; the client should slow down."""
 
 
 @dataclass(frozen=True)
 class Prediction:
     """The model's answer for one image."""
 
-    probabilities: np.ndarray = field(repr=False)  # (10,) float, sums to 1
+    probabilities: np.ndarray = field(repr=False)  # (10,) float64, sums to 1
     digit: int
     confidence: float
     model_version: int
@@ -66,15 +68,12 @@ class TeachOutcome:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
-    """One version in memory; never mutated, replaced as a whole."""
+class Snapshot:
+    """One version in memory with its facts (the body of GET /api/model); never mutated."""
 
     model: Sequential
-    info: VersionInfo
-
-    @property
-    def version(self) -> int:
-        return self.info.version
+    version: int
+    facts: dict[str, Any]
 
 
 def describe_architecture(model: Sequential) -> str:
@@ -93,49 +92,57 @@ def describe_architecture(model: Sequential) -> str:
     return " | ".join(parts)
 
 
+def snapshot(model: Sequential, info: VersionInfo, taught: float | None, samples: int) -> Snapshot:
+    """The snapshot of a version, its facts computed once."""
+    facts = {
+        "version": info.version,
+        "architecture": describe_architecture(model),
+        "parameters": model.n_parameters,
+        "accuracy": {"heldout": info.heldout, "taught": taught},
+        "samples": samples,
+        "temperature": model.temperature,
+        "created": info.created,
+        "parent": info.parent,
+        "layers": model.architecture(),
+    }
+    return Snapshot(model, info.version, facts)
+
+
 class ModelHub:
-    """The live model of one worker process: predictions, teaches, sync and broadcasts.
+    """The live model of one worker process: predictions, teaches and following others.
 
     The hub owns the store it is given and closes it in :meth:`close`.
     """
 
     def __init__(self, store: Store, *, guard_drop: float = 2.0, guard_step: float = 0.5,
-                 seed: int | None = None,
-                 sync_interval: float = 0.25, check_interval: float = 0.1,
+                 seed: int | None = None, follow_interval: float = 0.25, teach_queue: int = 16,
                  learner: OnlineLearner | None = None,
                  initial_model: Sequential | str | os.PathLike | None = None) -> None:
         if guard_drop < 0 or guard_step < 0:
             raise ValueError(f"guard_drop and guard_step must be >= 0 points, "
                              f"got {guard_drop} and {guard_step}")
-        if sync_interval <= 0 or check_interval < 0:
-            raise ValueError("sync_interval must be > 0 and check_interval >= 0")
+        if follow_interval <= 0 or teach_queue < 1:
+            raise ValueError("follow_interval must be > 0 and teach_queue >= 1")
         self.store = store
         self.guard_drop = float(guard_drop)
         self.guard_step = float(guard_step)
-        self.sync_interval = float(sync_interval)
-        self.check_interval = float(check_interval)
+        self.follow_interval = float(follow_interval)
         self.rng = np.random.default_rng(seed)
         self.learner = learner if learner is not None else OnlineLearner.from_subset(rng=self.rng)
+        self.store_error: str | None = None  # why the follower cannot read the store, if so
 
-        self._teach_lock = threading.Lock()
-        # Held while the learner computes its cached trunk features, so a teach that
-        # arrives during the background warm-up waits for it instead of computing the
-        # same features again inside the database's write lock.
-        self._warm_lock = threading.Lock()
-        self._swap_lock = threading.Lock()
-        self._sync_lock = threading.Lock()
-        self._announce_lock = threading.RLock()  # a callback may unsubscribe
-        self._subscribers: dict[int, Subscriber] = {}
-        self._next_token = 0
-        self._info_cache: tuple[int, dict] | None = None
-        self._last_check = time.monotonic()
-        self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
+        self.teach_queue = teach_queue
+        self.teaches_waiting = 0  # submitted to the teacher and not yet answered
+        self._swap = threading.Lock()
+        self._count = threading.Lock()
+        self._teacher = native_executor()
+        self._started = False
+        self._followed = threading.Event()  # set when the follower has stopped
+        self._stopping = False
 
         if store.latest_version() is None:
             self._seed(initial_model)
         self._live = self._load(None)
-        self._announced = self._live.version
 
     @classmethod
     def from_instance(cls, instance_path: str | os.PathLike, *, keep: int = DEFAULT_KEEP,
@@ -152,7 +159,23 @@ class ModelHub:
         return (f"ModelHub(version={self._live.version}, store={self.store!r}, "
                 f"guard_drop={self.guard_drop}, guard_step={self.guard_step})")
 
-    # -- loading --------------------------------------------------------------------
+    # -- the live version -----------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The live version number."""
+        return self._live.version
+
+    @property
+    def model(self) -> Sequential:
+        """The live model (read-only by convention: predict with it, never mutate it)."""
+        return self._live.model
+
+    def info(self) -> dict:
+        """The live version's facts: the body of GET /api/model (a copy)."""
+        facts = dict(self._live.facts)
+        facts["accuracy"] = dict(facts["accuracy"])
+        return facts
+
     def _seed(self, initial_model: Sequential | str | os.PathLike | None) -> None:
         """Store the shipped (or given) model as version 1; a no-op if another process won."""
         if isinstance(initial_model, Sequential):
@@ -161,244 +184,169 @@ class ModelHub:
             path = initial_model if initial_model is not None else pretrained.CNN
             model, origin = load_model(path), os.fspath(path)
         heldout = self.learner.heldout_accuracy(model)
-        metadata = {"seeded_from": origin, "heldout": heldout}
-        self.store.seed(model.to_bytes(), metadata, heldout)
+        self.store.seed(model.to_bytes(), {"seeded_from": origin, "heldout": heldout}, heldout)
 
-    def _load(self, version: int | None) -> _Snapshot:
-        """Read a version (None = newest) from the store into a snapshot."""
+    def _load(self, version: int | None) -> Snapshot:
+        """Read a version (None = newest) and its facts from the store."""
         record = self.store.load_version(version)
         model = Sequential.from_bytes(record.weights)
-        info = VersionInfo(record.version, record.created, record.metadata, record.heldout,
-                           record.parent)
-        return _Snapshot(model, info)
+        return snapshot(model, record, self.store.taught_accuracy(), self.store.sample_count())
 
-    def _adopt(self, snapshot: _Snapshot) -> bool:
-        """Make snapshot live if it is newer than the live one; versions never go back."""
-        with self._swap_lock:
-            if snapshot.version > self._live.version:
-                self._live = snapshot
+    def _adopt(self, candidate: Snapshot) -> bool:
+        """Make the snapshot live if it is newer than the live one; versions never go back."""
+        with self._swap:
+            if candidate.version > self._live.version:
+                self._live = candidate
                 return True
             return False
 
     def sync(self) -> bool:
         """Adopt the store's newest version if it is newer; return whether it changed."""
-        with self._sync_lock:
-            return self._sync_locked()
-
-    def _sync_locked(self) -> bool:
         latest = self.store.latest_version()
         if latest is None or latest <= self._live.version:
             return False
         try:
-            snapshot = self._load(latest)
+            candidate = self._load(latest)
         except StoreError:  # pruned meanwhile by a burst of teaches: take the newest
-            snapshot = self._load(None)
-        return self._adopt(snapshot)
-
-    def _maybe_sync(self) -> None:
-        """Check for a newer version at most every check_interval; never wait for another check."""
-        now = time.monotonic()
-        if now - self._last_check < self.check_interval:
-            return
-        if not self._sync_lock.acquire(blocking=False):
-            return  # another thread is checking right now; its answer is as good as ours
-        try:
-            self._last_check = now
-            self._sync_locked()
-        finally:
-            self._sync_lock.release()
-
-    @property
-    def version(self) -> int:
-        """The live version number."""
-        return self._live.version
-
-    @property
-    def model(self) -> Sequential:
-        """The live model (read-only by convention: call predict, never mutate it)."""
-        return self._live.model
+            candidate = self._load(None)
+        return self._adopt(candidate)
 
     # -- predicting -----------------------------------------------------------------
+    def predict_many(self, images) -> list[Prediction]:
+        """Classify float32 (28, 28) images in [0, 1] in one forward pass of the live model."""
+        live = self._live
+        probabilities = live.model.predict_proba(np.stack(images)).astype(np.float64)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        digits = probabilities.argmax(axis=1)
+        return [Prediction(p, int(d), float(p[d]), live.version)
+                for p, d in zip(probabilities, digits, strict=True)]
+
     def predict(self, image: np.ndarray) -> Prediction:
         """Classify one float32 (28, 28) image in [0, 1] with the live model."""
-        x = image
-        self._maybe_sync()
-        snapshot = self._live
-        # No lock: inference leaves no state in the layers, and snapshots are never mutated.
-        probabilities = snapshot.model.predict_proba(x[None])[0].astype(np.float64)
-        probabilities /= probabilities.sum()
-        digit = int(probabilities.argmax())
-        return Prediction(probabilities, digit, float(probabilities[digit]), snapshot.version)
+        return self.predict_many([image])[0]
 
     # -- teaching -------------------------------------------------------------------
     def teach(self, strokes: Any, pixels: np.ndarray, label: int) -> TeachOutcome:
-        """Learn that the drawing (uint8 (28, 28) pixels) is the digit label; return after commit.
+        """Learn that the drawing (uint8 (28, 28) pixels) is the digit label; return after
+        the commit.  Raises Busy when ``teach_queue`` teaches already wait.
 
         Trusted input: ``label`` is an int 0..9 (``webapp.protocol`` checks it at the edge).
-
-        The guard: if the new version's held-out accuracy would be more than
-        guard_drop points below the best recent version (or the seed), the
-        update is rolled back, the drawing is quarantined, and the outcome says why.
         """
+        with self._count:
+            if self.teaches_waiting >= self.teach_queue:
+                raise Busy("too many teaches are waiting on this server")
+            self.teaches_waiting += 1
+        try:
+            return self._teacher.submit(self._teach, strokes, pixels, label).result()
+        finally:
+            with self._count:
+                self.teaches_waiting -= 1
+
+    def _teach(self, strokes: Any, pixels: np.ndarray, label: int) -> TeachOutcome:
+        """The teach step, on the teacher thread: catch up, learn, guard, record."""
         made: dict[str, Any] = {}
-        self._warm_up(quiet=False)  # outside the write lock; a cache hit after the first
 
         def learn(txn: TeachTransaction) -> LearnDecision:
+            # Catch up: learn from the newest version, which another worker may have made.
             live = self._live
-            if live.version == txn.base.version:
-                base = live
-            else:  # another worker taught meanwhile: learn from its version
-                base = _Snapshot(Sequential.from_bytes(txn.weights()), txn.base)
-                made["base"] = base
+            base = live.model if live.version == txn.base.version \
+                else Sequential.from_bytes(txn.weights())
             replay_x, replay_y = txn.replay(self.learner.taught, self.rng)
-            result = self.learner.teach(base.model, pixels, label, replay_x, replay_y)
-            best = txn.best_heldout()
-            # "more than guard_drop points": exactly at the margin is allowed (the 1e-9
-            # absorbs rounding in best - drop, since accuracies are multiples of 1/N)
-            # One teach alone may not cost more than guard_step points either: honest
-            # teaches move held-out accuracy by a tenth of a point at most, while a wrong
-            # label on a clear digit often costs a point or more. Refusing those keeps a
-            # poisoner far from the guard_drop edge, where honest teaches would suffer.
-            base_heldout = base.info.heldout
-            if base_heldout is not None and \
-                    result.heldout < base_heldout - self.guard_step / 100.0 - 1e-9:
-                return LearnDecision(
-                    accepted=False, predicted=result.predicted,
-                    reason=(f"This drawing was set aside: learning it as a {label} would lower "
-                            f"accuracy on held-out digits from {100 * base_heldout:.1f}% to "
-                            f"{100 * result.heldout:.1f}% in one step, more than "
-                            f"{self.guard_step:g} points. If it really is a {label}, "
-                            f"try drawing it more clearly."))
-            if best is not None and result.heldout < best - self.guard_drop / 100.0 - 1e-9:
-                return LearnDecision(
-                    accepted=False, predicted=result.predicted,
-                    reason=(f"This drawing was set aside: learning it as a {label} would lower "
-                            f"accuracy on held-out digits to {100 * result.heldout:.1f}%, more "
-                            f"than {self.guard_drop:g} points below the best recent version "
-                            f"({100 * best:.1f}%)."))
+            result = self.learner.teach(base, pixels, label, replay_x, replay_y)
+            reason = self._guard(label, txn.base.heldout, txn.best_heldout(), result.heldout)
+            if reason is not None:
+                return LearnDecision(accepted=False, predicted=result.predicted, reason=reason)
             metadata = {"label": label, "predicted": result.predicted,
                         "loss": result.loss, "learner": self.learner.config()}
-            made["model"], made["metadata"] = result.model, metadata
+            made["model"] = result.model
             return LearnDecision(accepted=True, predicted=result.predicted,
                                  heldout=result.heldout, weights=result.model.to_bytes(),
                                  metadata=metadata)
 
-        with self._teach_lock:
-            record = self.store.teach(strokes, pixels, label, learn)
+        record = self.store.teach(strokes, pixels, label, learn)
         if record.accepted:
-            info = VersionInfo(record.version, record.created, made["metadata"],
-                               record.heldout, record.base_version)
-            self._adopt(_Snapshot(made["model"], info))
-            self._announce()
-        elif "base" in made:
-            self._adopt(made["base"])
-        accuracy = {"heldout": record.heldout, "taught": record.taught}
+            info = VersionInfo(record.version, record.created, {}, record.heldout,
+                               record.base_version)
+            self._adopt(snapshot(made["model"], info, record.taught, record.samples))
+        else:
+            self.sync()  # it may have caught up with another worker's version
         return TeachOutcome(label=label, predicted=record.predicted,
-                            model_version=record.version, accuracy=accuracy,
+                            model_version=record.version,
+                            accuracy={"heldout": record.heldout, "taught": record.taught},
                             samples=record.samples, accepted=record.accepted,
                             reason=record.reason)
 
-    # -- facts ----------------------------------------------------------------------
-    def accuracy(self) -> dict:
-        """{"heldout": accuracy of the live version, "taught": share right of the last 100}."""
-        return dict(self.info()["accuracy"])
+    def _guard(self, label: int, base: float | None, best: float | None,
+               heldout: float) -> str | None:
+        """Why the new version must not be kept (held-out accuracy), or None to keep it.
 
-    def info(self) -> dict:
-        """The model facts of GET /api/model (cached per version: a few indexed reads)."""
-        return _copy_info(self._facts(self._live))
-
-    def _facts(self, snapshot: _Snapshot) -> dict:
-        """The facts of a snapshot, computed once per version."""
-        cached = self._info_cache
-        if cached is not None and cached[0] == snapshot.version:
-            return cached[1]
-        model = snapshot.model
-        info = {
-            "version": snapshot.version,
-            "architecture": describe_architecture(model),
-            "parameters": model.n_parameters,
-            "accuracy": {"heldout": snapshot.info.heldout,
-                         "taught": self.store.taught_accuracy()},
-            "samples": self.store.sample_count(),
-            "temperature": model.temperature,
-            "created": snapshot.info.created,
-            "parent": snapshot.info.parent,
-            "layers": model.architecture(),
-        }
-        self._info_cache = (snapshot.version, info)
-        return info
+        Honest teaches move held-out accuracy by a tenth of a point at most, while a
+        wrong label on a clear digit often costs a point or more: one teach may cost at
+        most ``guard_step`` points, and no version may fall ``guard_drop`` points below
+        the best recent one.  Exactly at a margin is allowed (1e-9 absorbs rounding).
+        """
+        if base is not None and heldout < base - self.guard_step / 100.0 - 1e-9:
+            return (f"This drawing was set aside: learning it as a {label} would lower "
+                    f"accuracy on held-out digits from {100 * base:.1f}% to "
+                    f"{100 * heldout:.1f}% in one step, more than {self.guard_step:g} points. "
+                    f"If it really is a {label}, try drawing it more clearly.")
+        if best is not None and heldout < best - self.guard_drop / 100.0 - 1e-9:
+            return (f"This drawing was set aside: learning it as a {label} would lower "
+                    f"accuracy on held-out digits to {100 * heldout:.1f}%, more than "
+                    f"{self.guard_drop:g} points below the best recent version "
+                    f"({100 * best:.1f}%).")
+        return None
 
     def samples_npz(self) -> bytes:
         """Every accepted taught drawing as .npz bytes: images uint8 (N,28,28), labels uint8."""
-        images, labels = self.store.export_samples()
+        images, labels = self._teacher.submit(self.store.export_samples).result()
         buffer = io.BytesIO()
         np.savez_compressed(buffer, images=images, labels=labels)
         return buffer.getvalue()
 
-    # -- broadcasting -----------------------------------------------------------------
-    def subscribe(self, callback: Subscriber) -> int:
-        """Call callback(version, accuracy) on every new version; keep it quick (enqueue)."""
-        with self._announce_lock:
-            self._next_token += 1
-            self._subscribers[self._next_token] = callback
-            return self._next_token
-
-    def unsubscribe(self, token: int) -> None:
-        """Stop calling the callback registered under token (unknown tokens are ignored)."""
-        with self._announce_lock:
-            self._subscribers.pop(token, None)
-
-    def _announce(self) -> None:
-        """Tell every subscriber about the live version, once each, in increasing order."""
-        with self._announce_lock:
-            snapshot = self._live
-            if snapshot.version <= self._announced:
-                return
-            self._announced = snapshot.version
-            accuracy = self._facts(snapshot)["accuracy"]
-            for callback in list(self._subscribers.values()):
-                try:
-                    callback(snapshot.version, dict(accuracy))
-                except Exception:  # one broken subscriber must not silence the others
-                    log.exception("model subscriber %r failed", callback)
-
     # -- lifetime ---------------------------------------------------------------------
     def start(self) -> ModelHub:
-        """Start the watcher thread and warm the learner up in the background (idempotent)."""
-        if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="inkling-model-watcher",
-                                             daemon=True)
-            self._watcher.start()
-            # The first teach would otherwise compute the anchors' trunk features (about
-            # a second); doing it now keeps that off a person's first teach.  Not joined
-            # on close: it holds nothing but arrays.
-            threading.Thread(target=self._warm_up, name="inkling-learner-warm-up",
-                             daemon=True).start()
+        """Warm the learner up (the teacher's first job) and start following (idempotent)."""
+        if not self._started:
+            self._started = True
+            self._teacher.submit(self._warm_up)
+            start_native_thread(self._follow, "inkling-follower")
         return self
 
-    def _warm_up(self, quiet: bool = True) -> None:
-        with self._warm_lock:
-            try:
-                self.learner.warm_up(self._live.model)
-            except Exception:  # only an optimisation: the teach computes what it needs
-                if not quiet:
-                    raise
-                log.exception("learner warm-up failed")
+    def _warm_up(self) -> None:
+        # The first teach would otherwise compute the anchors' trunk features.
+        try:
+            self.learner.warm_up(self._live.model)
+        except Exception:  # only an optimisation: a teach computes what it needs
+            log.exception("learner warm-up failed")
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.sync_interval):
+    def _follow(self) -> None:
+        try:
+            self._follow_until_stopped()
+        finally:
+            self._followed.set()
+
+    def _follow_until_stopped(self) -> None:
+        while not self._stopping:
+            native_sleep(self.follow_interval)
             try:
                 self.sync()
-                self._announce()
-            except Exception:  # a locked or briefly unreadable database: try again next tick
-                log.exception("model watcher failed to sync")
+                error = None
+            except Exception as exc:  # the store is briefly unreadable: try again next tick
+                error = f"{type(exc).__name__}: {exc}"
+            if error != self.store_error:  # say it once per change of state
+                if error:
+                    log.error("cannot follow the store's versions: %s", error)
+                else:
+                    log.info("following the store's versions again")
+                self.store_error = error
 
     def close(self) -> None:
-        """Stop the watcher (joined promptly) and close the store."""
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=10.0)
-            self._watcher = None
+        """Stop following, finish the queued teaches, close the store (idempotent)."""
+        self._stopping = True
+        if self._started:
+            self._followed.wait(timeout=10 * self.follow_interval + 10)
+        self._teacher.shutdown(wait=True)
         self.store.close()
 
     def __enter__(self) -> ModelHub:
@@ -406,10 +354,3 @@ class ModelHub:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _copy_info(info: dict) -> dict:
-    """A copy the caller may change without touching the cache."""
-    copied = dict(info)
-    copied["accuracy"] = dict(info["accuracy"])
-    return copied

@@ -1,33 +1,21 @@
-"""GET /ws: one drawing session per WebSocket, continuous and never behind.
+"""GET /ws: one drawing session per WebSocket, a loop that receives, decides and sends.
 
-Each connection has three threads:
+The request's greenlet (gunicorn's gevent worker) or thread (werkzeug in tests) runs
+the session's loop; each turn:
 
-- simple-websocket's own thread reads the socket into frames;
-- the *reader* (``Session.read_loop``) takes every frame at once, validates it, applies
-  ink changes to the connection's ink and puts the work to do into the ``Inbox``;
-- the *worker* (the request thread, ``Session.work_loop``) takes work from the inbox in
-  order and answers it: predictions, teaches, errors and model news.
+1. receive a frame, waiting at most ``WAKE`` seconds, then every frame already waiting
+   (up to ``TURN_BYTES``, so a flood cannot keep the others waiting);
+2. apply them in order to the connection's ink; a teach or an error is answered in its
+   turn, after the prediction of the ink before it;
+3. predict the newest ink once and send it with the newest seq;
+4. if the model changed since the client last heard, send ``model``.
 
-The fast path: when the worker is idle and a prediction is all there is to do (a person
-drawing, nothing else going on), the reader answers it itself, so a stroke costs the
-same single thread hand-off as a bare echo.  Anything else (a teach, an error, a busy
-worker, a socket that cannot take a send at once) goes through the inbox.
-
-The inbox folds: a prediction waiting in the queue is replaced by a newer one instead
-of queueing behind it, so when strokes arrive faster than the network predicts the
-worker answers only the newest ink, with the newest seq, and is never behind.  Teaches
-and errors are never folded; they are answered in order.  The inbox is bounded: when
-it is full, further refusable messages are counted and reported in one
-``rate_limited`` error, and the newest ink is kept in one slot, so a flood costs a
-fixed amount of memory.
-
-The trade-off: a reader thread per connection costs a little memory, but it keeps
-simple-websocket's unbounded frame list empty and lets the worker see *all* waiting
-messages before answering, which a single blocking loop cannot do.
-
-All sends go through one lock per connection, so a shutdown can close the socket from
-another thread; the hub's subscriber callback never sends itself (a client that does
-not read must not stall everyone's broadcasts), it only puts a note in the inbox.
+Folding falls out of the loop: while one prediction is computed, new frames wait, and
+the next turn answers only the newest ink.  Teaches run on the hub's teacher thread
+while this connection waits (its client waits for ``taught`` anyway).  Memory stays
+bounded because simple-websocket reads through a ``MeteredSocket``
+(``webapp.backpressure``), and a client that stops reading is dropped by its send
+deadline.  Other sessions never wait for this one: nothing here is shared but the hub.
 """
 
 from __future__ import annotations
@@ -36,24 +24,20 @@ import base64
 import hmac
 import json
 import logging
-import select
-import socket
-import struct
 import threading
-from collections import deque
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import numpy as np
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
-from wsproto.utilities import LocalProtocolError
 
 from network.ink.pixels import to_float, to_uint8
 from network.ink.render import render
 from network.pretrained import NOT_SURE_BELOW
 from webapp import get_runtime
+from webapp.backpressure import ENVIRON_KEY
+from webapp.hub import Busy
 from webapp.protocol import (
     INK_MESSAGES,
     Clear,
@@ -73,24 +57,21 @@ PROTOCOL = 1
 CLOSE_GOING_AWAY = 1001
 """Close code for a server shutdown or reload: clients reconnect at once."""
 
-CLOSE_WAIT = 2.0
-"""Seconds to wait for a client's close reply before the socket is shut down hard."""
+WAKE = 0.5
+"""Seconds a session waits for a frame before it looks for news of the model."""
 
-DRAIN = 256
-"""Frames the reader takes in one go before it answers (or wakes the worker)."""
+TURN_BYTES = 64 * 1024
+"""Bytes of frames a session takes in one turn before it answers."""
 
 log = logging.getLogger(__name__)
-
 bp = Blueprint("live", __name__)
 echo_bp = Blueprint("live_echo", __name__)
 sock = Sock()
+_NO_INK_CHANGE = object()  # a turn's pending seq before any ink message (seq may be None)
 
 
-# --- presenting results ------------------------------------------------------------------
-
-
-def prediction_fields(hub, image: np.ndarray) -> dict:
-    """Return the prediction fields for a float32 (28, 28) image; nulls for an empty one.
+def prediction_fields(runtime, image: np.ndarray) -> dict:
+    """The prediction fields for a float32 (28, 28) image; nulls for an empty one.
 
     The network is shown the image quantised to uint8, exactly the pixels sent back in
     ``image`` (and stored by a teach), so "what the network saw" is literally true.
@@ -99,29 +80,11 @@ def prediction_fields(hub, image: np.ndarray) -> dict:
     encoded = base64.b64encode(pixels.tobytes()).decode("ascii")
     if not pixels.any():
         return {"digit": None, "confidence": None, "probabilities": None,
-                "model_version": hub.version, "image": encoded}
-    p = hub.predict(to_float(pixels))
-    return {
-        "digit": int(p.digit),
-        "confidence": round(float(p.confidence), 6),
-        "probabilities": [round(float(x), 6) for x in p.probabilities],
-        "model_version": int(p.model_version),
-        "image": encoded,
-    }
-
-
-def server_error(seq) -> dict:
-    """The error sent when answering failed because of a bug (it is logged)."""
-    return ProtocolError("server_error", "Something went wrong on the server; the "
-                         "connection is still open.", seq).to_json()
-
-
-def accuracy_json(accuracy: dict) -> dict:
-    """Return the accuracy dict with plain floats (or None)."""
-    return {k: (None if v is None else float(v)) for k, v in accuracy.items()}
-
-
-# --- the connection's ink -------------------------------------------------------------------
+                "model_version": runtime.hub.version, "image": encoded}
+    p = runtime.predictor.predict(to_float(pixels))
+    return {"digit": p.digit, "confidence": round(p.confidence, 6),
+            "probabilities": [round(float(x), 6) for x in p.probabilities],
+            "model_version": p.model_version, "image": encoded}
 
 
 class InkState:
@@ -140,8 +103,7 @@ class InkState:
         """Apply one ink message, or raise ProtocolError(too_large) and change nothing."""
         limits = self.limits
         if isinstance(message, Stroke):
-            new = len(message.points)
-            if self.points + new > limits.max_points_per_drawing:
+            if self.points + len(message.points) > limits.max_points_per_drawing:
                 raise ProtocolError("too_large", "The drawing would have more than "
                                     f"{limits.max_points_per_drawing} points.", message.seq)
             if self.open:
@@ -156,7 +118,7 @@ class InkState:
                                         f"{limits.max_strokes} strokes.", message.seq)
                 self.strokes.append(message.points)
                 self.open = True
-            self.points += new
+            self.points += len(message.points)
         elif isinstance(message, End):
             self.open = False
         elif isinstance(message, Undo):
@@ -169,182 +131,14 @@ class InkState:
             self.strokes = list(message.strokes)
             self.points = sum(len(s) for s in self.strokes)
             self.open = False
-        else:
-            raise TypeError(f"not an ink message: {message!r}")
-
-    def snapshot(self) -> tuple[np.ndarray, ...]:
-        """Return the strokes as they are now (arrays are never mutated, only replaced)."""
-        return tuple(self.strokes)
-
-
-# --- the inbox ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PredictWork:
-    """Predict ``strokes`` and answer with ``seq``."""
-
-    seq: int | None
-    strokes: tuple
-
-
-@dataclass(frozen=True)
-class TeachWork:
-    """Teach ``strokes`` as ``label`` and answer with ``seq``."""
-
-    seq: int | None
-    label: int
-    strokes: tuple
-
-
-@dataclass(frozen=True)
-class ErrorWork:
-    """Send an error."""
-
-    error: ProtocolError
-
-    @property
-    def seq(self):
-        return self.error.seq
-
-
-@dataclass(frozen=True)
-class ModelWork:
-    """Tell the client the model is now ``version``."""
-
-    version: int
-    accuracy: dict
-
-
-class Inbox:
-    """The bounded, folding queue of work between a connection's reader and worker."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.items: deque = deque()
-        self.cond = threading.Condition()
-        self.closed = False
-        # Overflow mode: the queue filled up; until it drains, refusable work is only
-        # counted, and the newest ink waits in one slot.
-        self.overflow = False
-        self.dropped = 0
-        self.dropped_seq = None
-        self.late_prediction: PredictWork | None = None
-        self.busy = False  # the worker is answering something it took
-
-    def __repr__(self) -> str:
-        return (f"Inbox(waiting={len(self.items)}, capacity={self.capacity}, "
-                f"overflow={self.overflow}, dropped={self.dropped}, closed={self.closed})")
-
-    def put_prediction(self, work: PredictWork, wake: bool = True) -> None:
-        """Queue a prediction, replacing one waiting at the end of the queue (fold).
-
-        ``wake=False`` leaves the worker asleep: the reader may answer it itself
-        (``take_inline``) or wake the worker later (``wake``).
-        """
-        with self.cond:
-            if self.overflow:
-                self.late_prediction = work
-            elif self.items and isinstance(self.items[-1], PredictWork):
-                self.items[-1] = work
-            elif len(self.items) >= self.capacity:
-                self.overflow = True
-                self.late_prediction = work
-            else:
-                self.items.append(work)
-            if wake:
-                self.cond.notify()
-
-    def take_inline(self) -> PredictWork | None:
-        """Return the waiting prediction if it is the only work and the worker is idle.
-
-        The reader then answers it itself: one thread hand-off fewer per stroke, which
-        on a busy machine is the difference between microseconds and milliseconds.
-        Otherwise wake the worker and return None.
-        """
-        with self.cond:
-            if (not self.busy and not self.overflow and not self.closed
-                    and len(self.items) == 1 and isinstance(self.items[0], PredictWork)):
-                return self.items.popleft()
-            if self.items or self.overflow:
-                self.cond.notify()
-            return None
-
-    def wake(self) -> None:
-        """Wake the worker (for work queued with ``wake=False``)."""
-        with self.cond:
-            self.cond.notify()
-
-    def put(self, work) -> bool:
-        """Queue a teach or an error; False (and counted) if the inbox is full."""
-        with self.cond:
-            if self.overflow or len(self.items) >= self.capacity:
-                self.overflow = True
-                self.dropped += 1
-                self.dropped_seq = work.seq
-                self.cond.notify()
-                return False
-            self.items.append(work)
-            self.cond.notify()
-            return True
-
-    def put_model(self, work: ModelWork) -> None:
-        """Queue model news, replacing any waiting model news (only the newest matters)."""
-        with self.cond:
-            for i, item in enumerate(self.items):
-                if isinstance(item, ModelWork):
-                    if work.version >= item.version:
-                        self.items[i] = work
-                    break
-            else:
-                self.items.append(work)  # at most one beyond capacity
-            self.cond.notify()
-
-    def get(self):
-        """Return the next work, waiting for it; None once the inbox is closed.
-
-        Calling ``get`` also says the worker has finished the work it took before.
-        """
-        with self.cond:
-            self.busy = False
-            while True:
-                if self.closed:
-                    return None
-                if self.items:
-                    self.busy = True
-                    return self.items.popleft()
-                if self.overflow:
-                    if self.dropped:
-                        n, seq = self.dropped, self.dropped_seq
-                        self.dropped, self.dropped_seq = 0, None
-                        self.busy = True
-                        return ErrorWork(ProtocolError(
-                            "rate_limited",
-                            f"{n} message(s) came faster than the server could answer and "
-                            "were refused; slow down.", seq, refused=n))
-                    late, self.late_prediction = self.late_prediction, None
-                    self.overflow = False
-                    if late is not None:
-                        self.busy = True
-                        return late
-                    continue
-                self.cond.wait()
-
-    def close(self) -> None:
-        """Wake the worker and make ``get`` return None from now on."""
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-
-
-# --- the session ---------------------------------------------------------------------------
 
 
 class Session:
-    """One WebSocket connection: its ink, its inbox, its send lock and its threads."""
+    """One WebSocket connection: its ink, what its client last heard, and its loop."""
 
     def __init__(self, ws, runtime, address: str, token_ok: bool, config):
         self.ws = ws
+        self.metered = request.environ.get(ENVIRON_KEY)
         self.runtime = runtime
         self.hub = runtime.hub
         self.address = address
@@ -352,195 +146,128 @@ class Session:
         self.teach_token = config["TEACH_TOKEN"]
         self.token_ok = token_ok
         self.ink = InkState(self.limits)
-        self.inbox = Inbox(int(config["INBOX_SIZE"]))
         self.teach_bucket = runtime.limits.connection_bucket()
-        self.send_lock = threading.Lock()
-        self.known_version = -1  # the newest version this client was told (with accuracy)
-        self.stopping = False
-        self.holds_slot = False  # counted in the address's open connections
-        self._set_send_timeout(float(config["SEND_TIMEOUT"]))
-        self._poll = select.poll()
-        self._poll.register(ws.sock, select.POLLOUT)
+        self.send_lock = threading.Lock()  # the loop and a shutdown may both send
+        self.known_version = -1  # the newest version this client was told of
 
     def __repr__(self) -> str:
-        return f"Session(address={self.address!r}, {self.ink!r}, {self.inbox!r})"
-
-    def _set_send_timeout(self, seconds: float) -> None:
-        # SO_SNDTIMEO bounds only sends: a client that stops reading makes our send fail
-        # after `seconds` instead of holding this thread forever; reads are unaffected.
-        whole = int(seconds)
-        timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
-        try:
-            self.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        except (OSError, AttributeError):
-            pass
-
-    # -- sending ------------------------------------------------------------------------------
+        return f"Session(address={self.address!r}, {self.ink!r})"
 
     def send(self, message: dict) -> None:
-        """Send one JSON message (raises ConnectionClosed or OSError if the socket is gone)."""
+        """Send one JSON message (ConnectionClosed or OSError if the socket is gone)."""
         text = json.dumps(message, separators=(",", ":"), allow_nan=False)
         with self.send_lock:
             self.ws.send(text)
 
     def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "") -> None:
-        """Close the connection with ``code`` from any thread and stop both loops."""
-        self.stopping = True
-        if self.send_lock.acquire(timeout=CLOSE_WAIT):
+        """Close the connection from any thread; the loop ends at its next wake."""
+        if self.send_lock.acquire(timeout=2.0):
             try:
-                if self.ws.connected:
-                    self.ws.close(code, reason)
-            except (ConnectionClosed, OSError, LocalProtocolError):
-                pass  # already closing (e.g. simple-websocket just sent 1009)
+                self.ws.close(code, reason)
+            except (ConnectionClosed, OSError):
+                pass  # already closed, or closing
             finally:
                 self.send_lock.release()
-        else:
-            # The worker is stuck in a send to a client that does not read.
-            self._shutdown_socket()
-        self.ws.event.set()  # wakes the reader blocked in ws.receive()
-        self.inbox.close()
-
-    def _shutdown_socket(self) -> None:
-        try:
-            self.ws.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    # -- the threads ----------------------------------------------------------------------------
+        elif self.metered is not None:  # stuck in a send to a client that does not read
+            self.metered.close()
 
     def run(self) -> None:
-        """Serve the connection until it closes (runs on the request thread)."""
-        try:
-            if self.runtime.add_session(self):
-                self._serve()
-            else:
-                self.close(CLOSE_GOING_AWAY, "The server is restarting.")
-                self._finish_socket()
-        finally:
-            if self.holds_slot:
-                self.holds_slot = False
-                self.runtime.limits.close_connection(self.address)
-            self.runtime.remove_session(self)
-
-    def _serve(self) -> None:
-        subscription = self.hub.subscribe(self.on_model)
-        reader = threading.Thread(target=self.read_loop, name="inkling-ws-reader", daemon=True)
+        """Serve the connection until it closes."""
+        if not self.runtime.add_session(self):
+            self.close(CLOSE_GOING_AWAY, "The server is restarting.")
+            return
         try:
             info = self.hub.info()
-            self.known_version = int(info["version"])
-            self.send({
-                "type": "hello",
-                "protocol": PROTOCOL,
-                "model": info,
-                "limits": self.limits.to_json(),
-                "not_sure_below": NOT_SURE_BELOW,
-                "teach": {"token_required": self.teach_token is not None,
-                          "authorized": self.token_ok},
-            })
-            reader.start()
-            self.work_loop()
-        except (ConnectionClosed, OSError, LocalProtocolError):
-            pass  # the client went away, or the socket is closing
+            self.known_version = info["version"]
+            self.send({"type": "hello", "protocol": PROTOCOL, "model": info,
+                       "limits": self.limits.to_json(), "not_sure_below": NOT_SURE_BELOW,
+                       "teach": {"token_required": self.teach_token is not None,
+                                 "authorized": self.token_ok}})
+            while True:
+                self.turn()
+        except (ConnectionClosed, OSError):
+            pass  # the client went away, stopped reading, or the server is closing
         finally:
-            self.hub.unsubscribe(subscription)
-            self.stopping = True
-            self.inbox.close()
-            self._finish_socket()
-            if reader.is_alive():
-                reader.join(CLOSE_WAIT)
+            self.runtime.remove_session(self)
 
-    def _finish_socket(self) -> None:
-        # simple-websocket's thread ends when the close handshake completes; a client
-        # that never answers must not keep it (and the worker's exit) waiting forever.
-        thread = self.ws.thread
-        if self.ws.connected:
+    def turn(self) -> None:
+        """Take the waiting frames, answer them in order, tell of a new model."""
+        frames = self.receive()
+        pending = _NO_INK_CHANGE
+        for data in frames:
             try:
-                with self.send_lock:
-                    self.ws.close(1000, "")
-            except (ConnectionClosed, OSError, LocalProtocolError):
-                pass
-        self.ws.event.set()
-        thread.join(CLOSE_WAIT)
-        if thread.is_alive():
-            self._shutdown_socket()
-            thread.join(CLOSE_WAIT)
-
-    def read_loop(self) -> None:
-        """Take every frame as it arrives and turn it into work (the reader thread).
-
-        After a frame, the reader takes whatever else has already arrived (up to
-        ``DRAIN``), so a burst is folded into one prediction; then, if the worker is
-        idle and a prediction is all there is to do, it answers it itself.
-        """
-        try:
-            while not self.stopping:
-                data = self.ws.receive()
-                if data is None:
+                message = parse_message(data, self.limits)
+                if isinstance(message, INK_MESSAGES):
+                    self.ink.apply(message)
+                    pending = message.seq
                     continue
-                self.handle_frame(data)
-                for _ in range(DRAIN):
-                    data = self.ws.receive(timeout=0)
-                    if data is None:
-                        break
-                    self.handle_frame(data)
-                work = self.inbox.take_inline() if self._can_send_now() else None
-                if work is None:
-                    self.inbox.wake()
-                else:
-                    self.answer_inline(work)
-        except (ConnectionClosed, LocalProtocolError):
-            pass
-        except OSError:
-            self._shutdown_socket()  # a send timed out: the client stopped reading
-        except Exception:
-            log.exception("reader of %r failed", self)
-        finally:
-            self.inbox.close()
+                self.answer_ink(pending)
+                pending = _NO_INK_CHANGE
+                self.send(self.teach(message))
+            except ProtocolError as error:
+                self.answer_ink(pending)
+                pending = _NO_INK_CHANGE
+                self.send(error.to_json())
+        self.answer_ink(pending)
+        self.tell_model_news()
 
-    def answer_inline(self, work: PredictWork) -> None:
-        """Answer a prediction on the reader thread (see ``Inbox.take_inline``)."""
+    def receive(self) -> list:
+        """One frame (or none after WAKE seconds), then every frame already waiting."""
+        first = self.ws.receive(timeout=WAKE)
+        if first is None:
+            return []
+        frames, taken = [first], len(first)
+        while taken < TURN_BYTES:
+            data = self.ws.receive(timeout=0)
+            if data is None:
+                if self.metered is not None:
+                    self.metered.consumed()
+                break
+            frames.append(data)
+            taken += len(data)
+        return frames
+
+    def answer_ink(self, seq) -> None:
+        """Send the prediction of the ink as it is now, answering ``seq`` (if ink changed)."""
+        if seq is _NO_INK_CHANGE:
+            return
         try:
-            message = self.predict(work)
-        except Exception:
-            log.exception("answering %r failed", work)
-            message = server_error(work.seq)
+            message = {"type": "prediction", "seq": seq,
+                       **prediction_fields(self.runtime, render(self.ink.strokes))}
+        except Exception:  # a bug must cost one answer, not the connection
+            log.exception("predicting for %r failed", self)
+            message = server_error(seq)
         self.send(message)
 
-    def _can_send_now(self) -> bool:
-        # The reader must never block in a send: while it waits, nobody drains
-        # simple-websocket's unbounded frame list.  A writable socket has room for a
-        # prediction (Linux reports writable only with a third of the buffer free).
-        try:
-            return bool(self._poll.poll(0))
-        except (OSError, ValueError):
-            return False
-
-    def handle_frame(self, data) -> None:
-        """Validate one frame, apply it to the ink and queue what it asks for."""
-        try:
-            message = parse_message(data, self.limits)
-            if isinstance(message, INK_MESSAGES):
-                self.ink.apply(message)
-                self.inbox.put_prediction(PredictWork(message.seq, self.ink.snapshot()),
-                                          wake=False)
-            elif isinstance(message, Teach):
-                self.inbox.put(self.teach_work(message))
-        except ProtocolError as error:
-            self.inbox.put(ErrorWork(error))
-
-    def teach_work(self, message: Teach) -> TeachWork:
-        """Return the work for a teach message, or raise ProtocolError if it is refused."""
+    def teach(self, message: Teach) -> dict:
+        """Teach the hub the current ink; return ``taught`` (after the commit) or an error."""
+        seq = message.seq
         if not self.authorised(message.token):
-            raise ProtocolError("unauthorized", "Teaching needs the server's teach token.",
-                                message.seq)
-        strokes = self.ink.snapshot()
-        if not strokes:
+            raise ProtocolError("unauthorized", "Teaching needs the server's teach token.", seq)
+        if not self.ink.strokes:
             raise ProtocolError("no_ink", "There is no ink to learn from; draw a digit first.",
-                                message.seq)
+                                seq)
         if not self.runtime.limits.allow_teach(self.address, self.teach_bucket):
             raise ProtocolError("rate_limited", "Too many teaches; wait a moment and try again.",
-                                message.seq)
-        return TeachWork(message.seq, message.label, strokes)
+                                seq)
+        strokes = list(self.ink.strokes)
+        try:
+            outcome = self.hub.teach(strokes, to_uint8(render(strokes)), message.label)
+        except Busy:
+            raise ProtocolError("rate_limited", "The server is busy learning from other "
+                                "drawings; try again in a moment.", seq) from None
+        except Exception:
+            log.exception("teach failed")
+            raise ProtocolError("unavailable", "The server could not save this teach; "
+                                "please try again.", seq) from None
+        self.known_version = max(self.known_version, outcome.model_version)
+        if not outcome.accepted:
+            raise ProtocolError("rejected", outcome.reason or "The teach was not accepted.", seq,
+                                label=outcome.label, predicted=outcome.predicted,
+                                model_version=outcome.model_version)
+        return {"type": "taught", "seq": seq, "label": outcome.label,
+                "predicted": outcome.predicted, "model_version": outcome.model_version,
+                "accuracy": outcome.accuracy, "samples": outcome.samples}
 
     def authorised(self, token: str | None) -> bool:
         """Return True if this connection may teach (with the message's token, if any)."""
@@ -548,70 +275,19 @@ class Session:
             return True
         return token is not None and tokens_match(token, self.teach_token)
 
-    def on_model(self, version: int, accuracy: dict) -> None:
-        """Hub callback (any thread): note the new version for the worker to send."""
-        self.inbox.put_model(ModelWork(int(version), accuracy))
+    def tell_model_news(self) -> None:
+        """Send ``model`` if anyone's teach made a version this client has not heard of."""
+        if self.hub.version > self.known_version:
+            info = self.hub.info()
+            self.known_version = info["version"]
+            self.send({"type": "model", "model_version": info["version"],
+                       "accuracy": info["accuracy"], "samples": info["samples"]})
 
-    def work_loop(self) -> None:
-        """Answer the inbox's work in order until the connection closes (the worker)."""
-        while (work := self.inbox.get()) is not None:
-            try:
-                self.answer(work)
-            except (ConnectionClosed, OSError, LocalProtocolError):
-                raise
-            except Exception:
-                # A bug must cost one answer, not the connection.
-                log.exception("answering %r failed", work)
-                self.send(server_error(getattr(work, "seq", None)))
 
-    def answer(self, work) -> None:
-        """Send the answer to one piece of work."""
-        if isinstance(work, PredictWork):
-            self.send(self.predict(work))
-        elif isinstance(work, TeachWork):
-            self.send(self.teach(work))
-        elif isinstance(work, ErrorWork):
-            self.send(work.error.to_json())
-        elif isinstance(work, ModelWork):
-            # The teacher already got `taught` for its own version; others get news.
-            if work.version > self.known_version:
-                self.known_version = work.version
-                message = {"type": "model", "model_version": work.version,
-                           "accuracy": accuracy_json(work.accuracy)}
-                info = self.hub.info()  # cached per version: no query on the hot path
-                if info["version"] == work.version:
-                    message["samples"] = int(info["samples"])
-                self.send(message)
-
-    def predict(self, work: PredictWork) -> dict:
-        """Return the prediction message for the ink in ``work``."""
-        image = render(work.strokes)
-        return {"type": "prediction", "seq": work.seq, **prediction_fields(self.hub, image)}
-
-    def teach(self, work: TeachWork) -> dict:
-        """Teach the hub and return the ``taught`` message (sent only after the commit)."""
-        pixels = to_uint8(render(work.strokes))
-        try:
-            outcome = self.hub.teach(work.strokes, pixels, work.label)
-        except Exception:
-            log.exception("teach failed")
-            return ProtocolError("unavailable", "The server could not save this teach; "
-                                 "please try again.", work.seq).to_json()
-        self.known_version = max(self.known_version, int(outcome.model_version))
-        if not outcome.accepted:
-            return ProtocolError(
-                "rejected", outcome.reason or "The teach was not accepted.", work.seq,
-                label=int(outcome.label), predicted=int(outcome.predicted),
-                model_version=int(outcome.model_version)).to_json()
-        return {
-            "type": "taught",
-            "seq": work.seq,
-            "label": int(outcome.label),
-            "predicted": int(outcome.predicted),
-            "model_version": int(outcome.model_version),
-            "accuracy": accuracy_json(outcome.accuracy),
-            "samples": int(outcome.samples),
-        }
+def server_error(seq) -> dict:
+    """The error sent when answering failed because of a bug (it is logged)."""
+    return ProtocolError("server_error", "Something went wrong on the server; the "
+                         "connection is still open.", seq).to_json()
 
 
 # --- the handshake ----------------------------------------------------------------------
@@ -624,19 +300,14 @@ def tokens_match(given: str, expected: str) -> bool:
 
 def handshake_token() -> str | None:
     """Return the teach token of the handshake: ``Authorization: Bearer`` or ``?token=``."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return request.args.get("token") or None
 
 
 def origin_allowed(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:
-    """Return True if a handshake from ``origin`` may proceed.
-
-    No Origin header: not a browser page, served.  The same host: served.  Otherwise
-    the origin must be listed in ALLOWED_ORIGINS (``*`` allows any).
-    """
+    """No Origin (not a browser page), the same host, or one listed (``*``: any) may connect."""
     if origin is None:
         return True
     origin = origin.strip().lower().rstrip("/")
@@ -657,8 +328,8 @@ def check_handshake():
     runtime = get_runtime()
     if runtime.closing:
         return json_error(503, "unavailable", "The server is restarting; try again.")
-    allowed = current_app.config["ALLOWED_ORIGINS"]
-    if not origin_allowed(request.headers.get("Origin"), request.host, allowed):
+    if not origin_allowed(request.headers.get("Origin"), request.host,
+                          current_app.config["ALLOWED_ORIGINS"]):
         return json_error(403, "forbidden_origin",
                           "WebSocket connections from this origin are not allowed.")
     address = request.remote_addr or "?"
@@ -672,7 +343,7 @@ def check_handshake():
 
 @bp.teardown_request
 def release_connection(_exc):
-    """Release the connection's slot if no session took it over (a failed handshake)."""
+    """Release the address's connection slot when the socket's request ends."""
     address = g.pop("inkling_connection", None)
     if address is not None:
         get_runtime().limits.close_connection(address)
@@ -682,22 +353,16 @@ def release_connection(_exc):
 def ws(connection):
     """The drawing session (protocol 1, docs/protocol.md)."""
     config = current_app.config
-    token = handshake_token()
-    expected = config["TEACH_TOKEN"]
+    token, expected = handshake_token(), config["TEACH_TOKEN"]
     token_ok = expected is None or (token is not None and tokens_match(token, expected))
-    address = request.remote_addr or "?"
-    session = Session(connection, get_runtime(), address, token_ok, config)
-    # The session releases the address's connection slot itself, as it ends.
-    session.holds_slot = g.pop("inkling_connection", None) is not None
-    session.run()
+    Session(connection, get_runtime(), request.remote_addr or "?", token_ok, config).run()
 
 
 @sock.route("/ws/echo", bp=echo_bp)
 def echo(connection):
     """Send every frame back unchanged: the benchmark's baseline on the same stack."""
     while True:
-        data = connection.receive()
-        connection.send(data)
+        connection.send(connection.receive())
 
 
 def init_app(app) -> None:
