@@ -1,22 +1,33 @@
-"""Drawn ink, measured: how well the model reads what people actually draw.
+"""Drawn ink, measured: how well the model reads what people draw, and what it says of ink
+that is no digit.
 
-    python benchmarks/ink.py [--data DIR] [--model FILE] [--n N] [--seed S] [--out DIR]
+    python benchmarks/ink.py [--data DIR] [--model FILE] [--n N] [--per-style K]
+                             [--per-family K] [--pairs K] [--seed S] [--out DIR]
 
-Three measurements, all through exactly the app's path (``network.ink.render.render`` with its
-defaults, then ``model.predict_proba``) unless a variation asks for another pen width:
+Everything goes through exactly the app's path (``network.ink.render.render`` with the
+pen a hand asks for, then the model), in seven parts:
 
-a. MNIST test digits re-drawn as strokes (thinned to a skeleton, traced, rendered), next
-   to the same model's accuracy on the original images;
-b. the same stroke digits drawn the ways people draw (``network.hands.VARIATIONS``):
-   accuracy per variation and the confusions that dominate the errors;
-c. shapes that are not digits (``network.nondigits.HELDOUT``): the confidence the model
-   gives them, the share the page's "not sure" threshold (``network.pretrained.NOT_SURE_BELOW``)
-   catches, and the share of real re-drawn digits the same threshold wrongly hides.
-   Shapes of the kinds the network is trained to be unsure of
-   (``network.nondigits.LIKE_TRAINING``) are told apart from held-out ones.
+a. MNIST test digits re-drawn as strokes (thinned, traced, rendered) next to the same
+   model's accuracy on the original images;
+b. the same digits drawn the ways people draw (``network.training.hands.VARIATIONS``);
+c. the allographs (``network.training.styles.STYLES``), each by name, in many hands;
+   the styles that edit a skeleton edit the traced test digits of (a);
+d. ink that is no digit (``network.training.nondigits``): the training families and the
+   held-out families apart, and the held-out letters one by one;
+e. the trade-off: the share of held-out non-digits caught (the honest ones: held out
+   and unlike any training family, each family weighing the same) against the share of
+   real drawn digits hidden (every row of (a) and (b)), for three scores: the top
+   probability, the top logit and the energy score ``logsumexp(logits)``;
+f. calibration on drawn ink: ECE (15 bins) on the images, the re-drawn digits, every
+   hand and the styles;
+g. several digits (``network.ink.groups``): pairs and triples of drawn test digits
+   caught, single digits wrongly split, and the median cost of a call.
 
-It prints a table, and writes to --out a PNG grid of the worst mistakes, a grid of the
-non-digits the model was surest about, and the figures as JSON.
+It prints the tables and writes to --out: ``ink_mistakes.png`` (the worst mistake of
+each digit over the hands), ``ink_styles.png`` (a row per style, in the table's order,
+of its most confident mistakes), ``ink_non_digits.png`` (held-out non-digits read most
+confidently, six per family), ``ink_pairs.png`` (pairs neither caught as several nor
+shown as not sure) and ``ink.json`` (every figure).
 """
 
 from __future__ import annotations
@@ -35,60 +46,115 @@ from support.mnist_files import MNIST_DIR  # noqa: E402
 from network import pretrained  # noqa: E402
 from network.ink import render as ink  # noqa: E402
 from network.ink import skeleton  # noqa: E402
+from network.ink.groups import groups, several  # noqa: E402
+from network.nn.losses import softmax  # noqa: E402
 from network.nn.model import load_model  # noqa: E402
-from network.training import hands, nondigits  # noqa: E402
+from network.training import hands, nondigits, styles  # noqa: E402
+from network.training.calibration import expected_calibration_error  # noqa: E402
 from network.training.mnist import load_mnist  # noqa: E402
 
 DEFAULT_DATA = MNIST_DIR
 DEFAULT_OUT = common.ROOT / "benchmarks" / "out"
-NON_DIGITS_PER_SHAPE = 60
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+HIDDEN_SHARES = (0.005, 0.01, 0.02, 0.05, 0.1)
+"""Shares of real drawn digits hidden at which the scores are compared."""
+PER_LETTER = 20
+PAIR_GAP = (0.1, 0.5)
+"""Gaps between digits written side by side, in digit heights."""
+
+
+class Scored:
+    """Images with the model's logits and calibrated probabilities."""
+
+    def __init__(self, model, images: np.ndarray):
+        self.images = images
+        self.logits = model.predict_logits(images).astype(np.float64)
+        self.p = softmax(self.logits / model.temperature)
+
+    def score(self, kind: str) -> np.ndarray:
+        """The (N,) confidence score: higher means more like a digit."""
+        if kind == "max probability":
+            return self.p.max(axis=1)
+        if kind == "max logit":
+            return self.logits.max(axis=1)
+        top = self.logits.max(axis=1, keepdims=True)  # energy: -logsumexp, negated
+        return (top + np.log(np.exp(self.logits - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
+SCORES = ("max probability", "max logit", "energy")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table and write the pictures; returns the exit code."""
+    """Run the benchmark, print the tables and write the pictures; returns the exit code."""
     args = _arguments(argv)
+    print(common.header())
     started = time.perf_counter()
     model = load_model(args.model)
     images, labels = load_mnist(args.data, "test")
     rng = np.random.default_rng(args.seed)
     chosen = np.sort(rng.permutation(len(images))[: args.n])
-    images, labels = images[chosen], labels[chosen]
+    images, labels = images[chosen], labels[chosen].astype(np.int64)
+    traced = skeleton.images_to_strokes(images)
 
-    strokes = skeleton.images_to_strokes(images)
-    traced = time.perf_counter()
-
-    rows = {}  # name -> (images, predicted probabilities)
-    original = images.astype(np.float32) / 255.0
-    rows["MNIST images"] = (original, model.predict_proba(original))
-    redrawn = ink.render_many(strokes)
-    rows["re-drawn strokes"] = (redrawn, model.predict_proba(redrawn))
+    # a, b: MNIST digits, re-drawn and in every hand
+    rows: dict[str, Scored] = {}
+    drawings: dict[str, list] = {"re-drawn strokes": traced}
+    rows["MNIST images"] = Scored(model, images.astype(np.float32) / 255.0)
+    rows["re-drawn strokes"] = Scored(model, ink.render_many(traced))
     for index, (name, variation) in enumerate(hands.VARIATIONS.items()):
         variation_rng = np.random.default_rng([args.seed, index])
-        drawings, widths = [], []
-        for digit in strokes:
-            drawn_strokes, kwargs = variation(digit, variation_rng)
-            drawings.append(drawn_strokes)
-            widths.append(kwargs.get("width", ink.DEFAULT_WIDTH))
-        rendered = ink.render_many(drawings, width=widths)
-        rows[name] = (rendered, model.predict_proba(rendered))
+        drawn = [variation(digit, variation_rng) for digit in traced]
+        drawings[name] = [strokes for strokes, _ in drawn]
+        rows[name] = Scored(model, np.stack([ink.render(s, **kw) for s, kw in drawn]))
 
-    shapes = {}
-    shape_rng = np.random.default_rng([args.seed, 1000])
-    for name, make in nondigits.HELDOUT.items():
-        made = [make(shape_rng) for _ in range(NON_DIGITS_PER_SHAPE)]
-        rendered = np.stack([ink.render(s, **kw) for s, kw in made])
-        shapes[name] = (rendered, model.predict_proba(rendered))
+    # c: the styles, on the traced test digits where a style edits a skeleton
+    bases = {d: [s for s, y in zip(traced, labels, strict=True) if y == d and s]
+             for d in styles.EDITED_DIGITS}
+    styled: dict[str, tuple[Scored, list]] = {}
+    for index, name in enumerate(styles.STYLES):
+        style_rng = np.random.default_rng([args.seed, 2000 + index])
+        made = styles.styled_drawings(args.per_style, style_rng, styles=[name], bases=bases)
+        rendered = np.stack([ink.render(d.strokes, **d.kwargs) for d in made])
+        styled[name] = (Scored(model, rendered), made)
+
+    # d: non-digits, training and held-out families, and held-out letters one by one
+    families: dict[str, Scored] = {}
+    for index, (name, family) in enumerate({**nondigits.TRAINING, **nondigits.HELDOUT}.items()):
+        family_rng = np.random.default_rng([args.seed, 3000 + index])
+        made = nondigits.nondigit_drawings(args.per_family, family_rng, {name: family})
+        families[name] = Scored(model, np.stack([ink.render(d.strokes, **d.kwargs)
+                                                 for d in made]))
+    letters: dict[str, Scored] = {}
+    letter_rng = np.random.default_rng([args.seed, 4000])
+    for char in nondigits.LETTERS_HELDOUT:
+        made = [hands.in_any_hand(nondigits.letter(char, letter_rng), letter_rng)
+                for _ in range(PER_LETTER)]
+        letters[char] = Scored(model, np.stack([ink.render(s, **kw) for s, kw, _ in made]))
+
+    # g: several digits side by side
+    pair_rng = np.random.default_rng([args.seed, 5000])
+    several_rows = {}
+    for k, count in ((2, args.pairs), (3, args.pairs // 3)):
+        made, gaps = [], []
+        for _ in range(count):
+            picks = pair_rng.integers(len(traced), size=k)
+            gap = float(pair_rng.uniform(*PAIR_GAP))
+            strokes = nondigits.side_by_side([traced[i] for i in picks], pair_rng, (gap, gap))
+            made.append(hands.in_any_hand(strokes, pair_rng))
+            gaps.append(gap)
+        rendered = np.stack([ink.render(s, **kw) for s, kw, _ in made])
+        several_rows[k] = (Scored(model, rendered), made, np.array(gaps))
     finished = time.perf_counter()
 
-    report = _report(rows, shapes, labels, args)
-    report["seconds"] = {"trace": traced - started, "total": finished - started}
+    report = _report(rows, drawings, styled, families, letters, several_rows, labels, args)
+    report["seconds"] = {"total": finished - started}
     _print(report)
-    _write_pictures(rows, shapes, labels, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
+    _write_pictures(rows, styled, families, several_rows, labels, args.out)
     (args.out / "ink.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\npictures and figures in {args.out}/: ink_mistakes.png (captions: read/true "
-          "confidence%), ink_non_digits.png (read confidence%), ink.json")
+    print(f"\npictures and figures in {args.out}/: ink_mistakes.png, ink_styles.png (captions: "
+          "read/true confidence%), ink_non_digits.png, ink_pairs.png (read confidence%), "
+          "ink.json")
     return 0
 
 
@@ -98,71 +164,147 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MNIST folder")
     parser.add_argument("--model", type=Path, default=pretrained.CNN, help="model .npz")
     parser.add_argument("--n", type=int, default=2000, help="MNIST test digits to use")
+    parser.add_argument("--per-style", type=int, default=200, help="drawings per style")
+    parser.add_argument("--per-family", type=int, default=100,
+                        help="drawings per non-digit family")
+    parser.add_argument("--pairs", type=int, default=1000, help="digit pairs side by side")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for pictures")
     args = parser.parse_args(argv)
     if not 1 <= args.n <= 10000:
         parser.error("--n must be between 1 and 10000")
+    for name in ("per_style", "per_family", "pairs"):
+        if not 3 <= getattr(args, name) <= 10000:
+            parser.error(f"--{name.replace('_', '-')} must be between 3 and 10000")
     return args
 
 
-def _report(rows: dict, shapes: dict, labels: np.ndarray, args) -> dict:
+# --- figures ---------------------------------------------------------------------------------
+
+
+def _report(rows, drawings, styled, families, letters, several_rows, labels, args) -> dict:
     """Return every figure of the benchmark as plain numbers."""
     threshold = pretrained.NOT_SURE_BELOW
-    baseline = _accuracy(rows["re-drawn strokes"][1], labels)
-    table = []
-    confusions: Counter = Counter()
-    for name, (_, p) in rows.items():
-        predicted = p.argmax(axis=1)
-        wrong = predicted != labels
-        pairs = Counter(zip(labels[wrong].tolist(), predicted[wrong].tolist(), strict=True))
+    baseline = _accuracy(rows["re-drawn strokes"].p, labels)
+    table, confusions = [], Counter()
+    for name, scored in rows.items():
+        pairs = _confusions(scored.p, labels)
         if name != "MNIST images":
             confusions.update(pairs)
-        top = ", ".join(f"{t}->{q} x{c}" for (t, q), c in pairs.most_common(3))
-        table.append(
-            {
-                "name": name,
-                "accuracy": _accuracy(p, labels),
-                "delta": _accuracy(p, labels) - baseline,
-                "hidden": float((p.max(axis=1) < threshold).mean()),
-                "top_confusions": top,
-            }
-        )
-    real = np.concatenate([rows["re-drawn strokes"][1], rows["natural"][1]])
-    real_labels = np.concatenate([labels, labels])
-    real_confidence = real.max(axis=1)
-    real_correct = real.argmax(axis=1) == real_labels
-    every_shape = np.concatenate([p for _, p in shapes.values()]).max(axis=1)
-    held_out = np.concatenate(
-        [p for name, (_, p) in shapes.items() if name not in nondigits.LIKE_TRAINING]
-    ).max(axis=1)
-    sweep = [
-        {
-            "threshold": t,
-            "non_digits_caught": float((every_shape < t).mean()),
-            "held_out_caught": float((held_out < t).mean()),
-            "digits_hidden": float((real_confidence < t).mean()),
-            "correct_digits_hidden": float((real_confidence[real_correct] < t).mean()),
-            "wrong_digits_caught": float((real_confidence[~real_correct] < t).mean())
-            if (~real_correct).any()
-            else None,
-        }
-        for t in sorted({*THRESHOLDS, threshold})
-    ]
-    non_digits = []
-    for name, (_, p) in shapes.items():
-        confidence = p.max(axis=1)
-        guesses = Counter(p.argmax(axis=1).tolist()).most_common(2)
-        non_digits.append(
-            {
-                "name": name,
-                "held_out": name not in nondigits.LIKE_TRAINING,
-                "median_confidence": float(np.median(confidence)),
-                "p90_confidence": float(np.percentile(confidence, 90)),
-                "caught": float((confidence < threshold).mean()),
-                "read_as": ", ".join(f"{d} x{c}" for d, c in guesses),
-            }
-        )
+        table.append({
+            "name": name,
+            "accuracy": _accuracy(scored.p, labels),
+            "delta": _accuracy(scored.p, labels) - baseline,
+            "hidden": float((scored.p.max(axis=1) < threshold).mean()),
+            "top_confusions": _top(pairs),
+        })
+
+    style_table = []
+    for row, (name, (scored, made)) in enumerate(styled.items()):
+        truth = np.full(len(made), styles.STYLES[name].digit)
+        style_table.append({
+            "row": row,
+            "name": name,
+            "digit": int(truth[0]),
+            "edits": styles.STYLES[name].edits,
+            "accuracy": _accuracy(scored.p, truth),
+            "hidden": float((scored.p.max(axis=1) < threshold).mean()),
+            "top_confusions": _top(_confusions(scored.p, truth)),
+        })
+
+    family_table = []
+    for name, scored in families.items():
+        confidence = scored.p.max(axis=1)
+        family_table.append({
+            "name": name,
+            "set": "training" if name in nondigits.TRAINING else (
+                "held out, like training" if name in nondigits.LIKE_TRAINING else "held out"),
+            "median_confidence": float(np.median(confidence)),
+            "p90_confidence": float(np.percentile(confidence, 90)),
+            "caught": float((confidence < threshold).mean()),
+            "read_as": ", ".join(f"{d} x{c}" for d, c in
+                                 Counter(scored.p.argmax(axis=1).tolist()).most_common(2)),
+        })
+    letter_caught = {c: float((s.p.max(axis=1) < threshold).mean()) for c, s in letters.items()}
+
+    # e: the trade-off, over real drawn digits (MNIST in every hand) and honest non-digits
+    real = [rows[n] for n in rows if n != "MNIST images"]
+    real_labels = np.concatenate([labels] * len(real))
+    style_scored = [s for s, _ in styled.values()]
+    honest = [families[n] for n in nondigits.HELDOUT if n not in nondigits.LIKE_TRAINING]
+    like = [families[n] for n in nondigits.LIKE_TRAINING]
+    trained = [families[n] for n in nondigits.TRAINING]
+
+    def caught(group, kind, t):
+        return float(np.mean([(s.score(kind) < t).mean() for s in group]))
+
+    curve = []
+    for kind in SCORES:
+        real_score = np.concatenate([s.score(kind) for s in real])
+        style_score = np.concatenate([s.score(kind) for s in style_scored])
+        for share in HIDDEN_SHARES:
+            t = float(np.quantile(real_score, share))
+            curve.append({"score": kind, "digits_hidden": share, "threshold": t,
+                          "held_out_caught": caught(honest, kind, t),
+                          "like_training_caught": caught(like, kind, t),
+                          "training_caught": caught(trained, kind, t),
+                          "styles_hidden": float((style_score < t).mean())})
+    real_p = np.concatenate([s.p for s in real])
+    real_confidence = real_p.max(axis=1)
+    right = real_p.argmax(axis=1) == real_labels
+    style_confidence = np.concatenate([s.p.max(axis=1) for s in style_scored])
+    sweep = [{
+        "threshold": t,
+        "held_out_caught": caught(honest, "max probability", t),
+        "like_training_caught": caught(like, "max probability", t),
+        "training_caught": caught(trained, "max probability", t),
+        "digits_hidden": float((real_confidence < t).mean()),
+        "styles_hidden": float((style_confidence < t).mean()),
+        "wrong_digits_caught": float((real_confidence[~right] < t).mean()) if (~right).any()
+        else None,
+    } for t in sorted({*THRESHOLDS, threshold})]
+
+    # f: calibration
+    style_p = np.concatenate([s.p for s in style_scored])
+    style_truth = np.concatenate([np.full(len(m), styles.STYLES[n].digit)
+                                  for n, (_, m) in styled.items()])
+    hand_rows = [rows[n] for n in hands.VARIATIONS]
+    calibration = {
+        "MNIST images": expected_calibration_error(rows["MNIST images"].p, labels, 15),
+        "re-drawn strokes": expected_calibration_error(rows["re-drawn strokes"].p, labels, 15),
+        "every hand": expected_calibration_error(np.concatenate([s.p for s in hand_rows]),
+                                                 np.concatenate([labels] * len(hand_rows)), 15),
+        "styles": expected_calibration_error(style_p, style_truth, 15),
+    }
+
+    # g: several digits
+    split = {name: float(np.mean([several(s) for s in d])) for name, d in drawings.items()}
+    split["styles"] = float(np.mean([several(d.strokes) for _, m in styled.values() for d in m]))
+    several_report = []
+    for k, (scored, made, gaps) in several_rows.items():
+        found = np.array([several(s) for s, _, _ in made])
+        unsure = scored.p.max(axis=1) < threshold
+        hands_missed = Counter(h for (_, _, h), f in zip(made, found, strict=True) if not f)
+        several_report.append({
+            "digits": k,
+            "drawings": len(made),
+            "several": float(found.mean()),
+            "several_by_gap": {
+                f"{lo:.2f}-{hi:.2f}": float(found[(gaps >= lo) & (gaps < hi)].mean())
+                for lo, hi in ((0.1, 0.2), (0.2, 0.35), (0.35, 0.5))
+            },
+            "not_sure": float(unsure.mean()),
+            "several_or_not_sure": float((found | unsure).mean()),
+            "missed_most_in": ", ".join(f"{h} x{c}" for h, c in hands_missed.most_common(3)),
+        })
+    timings, multi = [], []  # groups() on natural drawings; those of two strokes or more
+    for strokes in drawings["natural"][:1000] + [d.strokes for _, m in styled.values()
+                                                  for d in m if d.hand == "natural"]:
+        t0 = time.perf_counter()
+        groups(strokes)
+        (multi if len(strokes) > 1 else timings).append(time.perf_counter() - t0)
+    timings += multi
+
     return {
         "model": str(args.model),
         "digits": int(len(labels)),
@@ -170,8 +312,16 @@ def _report(rows: dict, shapes: dict, labels: np.ndarray, args) -> dict:
         "not_sure_below": threshold,
         "rows": table,
         "confusions": [[t, q, c] for (t, q), c in confusions.most_common(10)],
-        "non_digits": non_digits,
+        "styles": style_table,
+        "non_digits": family_table,
+        "held_out_letters_caught": letter_caught,
+        "trade_off": curve,
         "threshold_sweep": sweep,
+        "ece_15_bins": calibration,
+        "several": several_report,
+        "single_digits_split": split,
+        "groups_median_ms": common.percentile_ms(timings, 50),
+        "groups_median_ms_two_strokes_or_more": common.percentile_ms(multi, 50),
     }
 
 
@@ -180,81 +330,150 @@ def _accuracy(p: np.ndarray, labels: np.ndarray) -> float:
     return float((p.argmax(axis=1) == labels).mean())
 
 
+def _confusions(p: np.ndarray, labels: np.ndarray) -> Counter:
+    """Counts of (true, read) pairs among the mistakes."""
+    predicted = p.argmax(axis=1)
+    wrong = predicted != labels
+    return Counter(zip(labels[wrong].tolist(), predicted[wrong].tolist(), strict=True))
+
+
+def _top(pairs: Counter) -> str:
+    """The three commonest confusions as text."""
+    return ", ".join(f"{t}->{q} x{c}" for (t, q), c in pairs.most_common(3))
+
+
+# --- printing ---------------------------------------------------------------------------------
+
+
 def _print(report: dict) -> None:
     """Print the report as tables a person can read."""
     threshold = report["not_sure_below"]
-    print(
-        f"Inkling ink benchmark: {report['digits']} MNIST test digits, seed {report['seed']}, "
-        f"model {report['model']}"
-    )
-    print(f"\n{'drawn as':22s} {'accuracy':>8s} {'vs re-drawn':>11s} "
+    print(f"Inkling ink benchmark: {report['digits']} MNIST test digits, seed {report['seed']}, "
+          f"model {report['model']}; not sure below {threshold}")
+
+    print(f"\na, b. {'drawn as':22s} {'accuracy':>8s} {'vs re-drawn':>11s} "
           f"{'not sure':>8s}  top confusions (true->read)")
     for row in report["rows"]:
         delta = "" if row["name"] == "re-drawn strokes" else f"{100 * row['delta']:+.2f}"
-        print(
-            f"{row['name']:22s} {100 * row['accuracy']:7.2f}% {delta:>11s} "
-            f"{100 * row['hidden']:7.1f}%  {row['top_confusions']}"
-        )
+        print(f"      {row['name']:22s} {100 * row['accuracy']:7.2f}% {delta:>11s} "
+              f"{100 * row['hidden']:7.1f}%  {row['top_confusions']}")
     pairs = ", ".join(f"{t}->{q} x{c}" for t, q, c in report["confusions"])
-    print(f"\ndominant confusions over all drawn rows: {pairs}")
-    print(f"\n{'non-digit':14s} {'held out':>8s} {'median conf':>11s} {'p90 conf':>8s} "
-          f"{'caught <' + format(threshold, '.2f'):>12s}  read as")
-    for row in report["non_digits"]:
-        print(
-            f"{row['name']:14s} {'yes' if row['held_out'] else 'no':>8s} "
-            f"{row['median_confidence']:11.2f} {row['p90_confidence']:8.2f} "
-            f"{100 * row['caught']:11.0f}%  {row['read_as']}"
-        )
-    print(f"\n{'threshold':>9s} {'non-digits caught':>17s} {'held out caught':>15s} "
-          f"{'real digits hidden':>18s} {'correct hidden':>14s} {'wrong caught':>12s}")
+    print(f"      dominant confusions over all drawn rows: {pairs}")
+
+    accuracies = [s["accuracy"] for s in report["styles"]]
+    print(f"\nc. {'row':>3s} {'style':18s} {'made by':8s} {'accuracy':>8s} {'not sure':>8s}  "
+          f"top confusions (true->read); median {100 * np.median(accuracies):.1f}%, "
+          f"worst {100 * min(accuracies):.1f}%")
+    for row in report["styles"]:
+        made = "edit" if row["edits"] else "template"
+        print(f"   {row['row']:3d} {row['name']:18s} {made:8s} {100 * row['accuracy']:7.1f}% "
+              f"{100 * row['hidden']:7.1f}%  {row['top_confusions']}")
+
+    print(f"\nd. {'non-digit':16s} {'set':24s} {'median conf':>11s} {'p90 conf':>8s} "
+          f"{'caught':>7s}  read as")
+    for row in sorted(report["non_digits"], key=lambda r: (r["set"] != "training", r["set"])):
+        print(f"   {row['name']:16s} {row['set']:24s} {row['median_confidence']:11.2f} "
+              f"{row['p90_confidence']:8.2f} {100 * row['caught']:6.0f}%  {row['read_as']}")
+    letters = " ".join(f"{c} {100 * v:.0f}%" for c, v in report["held_out_letters_caught"].items())
+    print(f"   held-out letters caught one by one: {letters}")
+
+    print("\ne. trade-off (held out = held-out families unlike any training family, each weighing "
+          "the same; digits = MNIST re-drawn and in every hand)")
+    print(f"   {'digits hidden':>13s} " + " ".join(f"{k + ' caught':>24s}" for k in SCORES)
+          + f" {'styles hidden (max p)':>22s}")
+    by = {(r["score"], r["digits_hidden"]): r for r in report["trade_off"]}
+    for share in HIDDEN_SHARES:
+        cells = " ".join(f"{100 * by[k, share]['held_out_caught']:12.0f}% "
+                         f"(t {by[k, share]['threshold']:6.2f})" for k in SCORES)
+        print(f"   {100 * share:12.1f}% {cells} "
+              f"{100 * by['max probability', share]['styles_hidden']:21.1f}%")
+    print(f"   {'max prob <':>10s} {'held out':>9s} {'like training':>13s} {'training':>9s} "
+          f"{'digits hidden':>13s} {'styles hidden':>13s} {'wrong caught':>12s}")
     for row in report["threshold_sweep"]:
         mark = "  <- NOT_SURE_BELOW" if row["threshold"] == threshold else ""
-        caught = row["wrong_digits_caught"]
-        wrong = "-" if caught is None else f"{100 * caught:.0f}%"
-        print(
-            f"{row['threshold']:9.2f} {100 * row['non_digits_caught']:16.0f}% "
-            f"{100 * row['held_out_caught']:14.0f}% "
-            f"{100 * row['digits_hidden']:17.1f}% {100 * row['correct_digits_hidden']:13.1f}% "
-            f"{wrong:>12s}{mark}"
-        )
-    print("\nreal digits = the re-drawn and natural rows; held out = non-digits unlike the "
-          "shapes network.training.nondigits trains the network to be unsure of (a fair test of "
-          f"generalisation); {report['seconds']['total']:.0f} s in all")
+        wrong = "-" if row["wrong_digits_caught"] is None else \
+            f"{100 * row['wrong_digits_caught']:.0f}%"
+        print(f"   {row['threshold']:10.2f} {100 * row['held_out_caught']:8.0f}% "
+              f"{100 * row['like_training_caught']:12.0f}% {100 * row['training_caught']:8.0f}% "
+              f"{100 * row['digits_hidden']:12.1f}% {100 * row['styles_hidden']:12.1f}% "
+              f"{wrong:>12s}{mark}")
+
+    ece = ", ".join(f"{k} {100 * v:.2f}%" for k, v in report["ece_15_bins"].items())
+    print(f"\nf. ECE (15 bins): {ece}")
+
+    print("\ng. several digits side by side (network.ink.groups), gaps "
+          f"{PAIR_GAP[0]}-{PAIR_GAP[1]} digit heights, in every hand:")
+    for row in report["several"]:
+        gaps = ", ".join(f"gap {k}: {100 * v:.0f}%" for k, v in row["several_by_gap"].items())
+        print(f"   {row['digits']} digits: several {100 * row['several']:.1f}% ({gaps}); "
+              f"not sure {100 * row['not_sure']:.0f}%; "
+              f"either {100 * row['several_or_not_sure']:.1f}%; "
+              f"missed most in {row['missed_most_in'] or '-'}")
+    split = report["single_digits_split"]
+    worst = max(split, key=split.get)
+    print(f"   single digits wrongly split: {100 * np.mean(list(split.values())):.3f}% on average "
+          f"over {len(split)} rows (worst {worst} {100 * split[worst]:.2f}%); "
+          f"groups() median {1000 * report['groups_median_ms']:.0f} us, "
+          f"{1000 * report['groups_median_ms_two_strokes_or_more']:.0f} us with two strokes "
+          "or more")
+    print(f"\n{report['seconds']['total']:.0f} s in all")
 
 
-def _write_pictures(rows: dict, shapes: dict, labels: np.ndarray, out: Path) -> None:
-    """Write the worst mistakes and the most confident non-digits as PNG grids."""
+# --- pictures ---------------------------------------------------------------------------------
+
+
+def _write_pictures(rows, styled, families, several_rows, labels, out: Path) -> None:
+    """Write the worst mistakes, per digit and per style, the most confident held-out
+    non-digits and the pairs nothing caught, as PNG grids."""
     worst_of_digit = {}  # digit index -> (confidence in the wrong digit, image, read, true)
-    for name, (images, p) in rows.items():
+    for name, scored in rows.items():
         if name == "MNIST images":
             continue
-        predicted = p.argmax(axis=1)
+        predicted = scored.p.argmax(axis=1)
         for i in np.nonzero(predicted != labels)[0]:
-            confidence = float(p[i, predicted[i]])
+            confidence = float(scored.p[i, predicted[i]])
             if confidence > worst_of_digit.get(i, (0.0,))[0]:
-                worst_of_digit[i] = (confidence, images[i], int(predicted[i]), int(labels[i]))
-    # One picture per digit (its most confident mistake), the most confident first.
-    mistakes = sorted(worst_of_digit.values(), key=lambda m: -m[0])
+                worst_of_digit[i] = (confidence, scored.images[i], int(predicted[i]),
+                                     int(labels[i]))
+    mistakes = sorted(worst_of_digit.values(), key=lambda m: -m[0])[:60]
     if mistakes:
-        worst = mistakes[:60]
-        picture = png.grid(
-            np.stack([m[1] for m in worst]),
-            [f"{m[2]}/{m[3]} {round(100 * m[0])}" for m in worst],
-            columns=10,
-            scale=4,
-        )
-        png.write(out / "ink_mistakes.png", picture)
+        png.write(out / "ink_mistakes.png", png.grid(
+            np.stack([m[1] for m in mistakes]),
+            [f"{m[2]}/{m[3]} {round(100 * m[0])}" for m in mistakes], columns=10, scale=4))
+
+    cells, captions = [], []
+    for name, (scored, _) in styled.items():  # one row of ten per style, blanks if fewer
+        digit = styles.STYLES[name].digit
+        read = scored.p.argmax(axis=1)
+        wrong = np.nonzero(read != digit)[0]
+        wrong = wrong[np.argsort(-scored.p[wrong, read[wrong]])][:10]
+        for i in wrong:
+            cells.append(scored.images[i])
+            captions.append(f"{read[i]}/{digit} {round(100 * scored.p[i, read[i]])}")
+        cells += [np.zeros((28, 28), np.float32)] * (10 - len(wrong))
+        captions += [""] * (10 - len(wrong))
+    png.write(out / "ink_styles.png", png.grid(np.stack(cells), captions, columns=10, scale=3))
+
     confident = []
-    for images, p in shapes.values():
-        order = np.argsort(-p.max(axis=1))[:6]
-        confident += [(images[i], int(p[i].argmax()), float(p[i].max())) for i in order]
-    picture = png.grid(
-        np.stack([c[0] for c in confident]),
-        [f"{c[1]} {round(100 * c[2])}" for c in confident],
-        columns=6,
-        scale=4,
-    )
-    png.write(out / "ink_non_digits.png", picture)
+    for name in nondigits.HELDOUT:
+        scored = families[name]
+        order = np.argsort(-scored.p.max(axis=1))[:6]
+        confident += [(scored.images[i], int(scored.p[i].argmax()), float(scored.p[i].max()))
+                      for i in order]
+    png.write(out / "ink_non_digits.png", png.grid(
+        np.stack([c[0] for c in confident]), [f"{c[1]} {round(100 * c[2])}" for c in confident],
+        columns=6, scale=4))
+
+    scored, made, _ = several_rows[2]
+    confidence = scored.p.max(axis=1)
+    missed = [i for i, (s, _, _) in enumerate(made) if not several(s)
+              and confidence[i] >= pretrained.NOT_SURE_BELOW]
+    missed = sorted(missed, key=lambda i: -confidence[i])[:40]
+    if missed:
+        png.write(out / "ink_pairs.png", png.grid(
+            scored.images[missed],
+            [f"{scored.p[i].argmax()} {round(100 * confidence[i])}" for i in missed],
+            columns=10, scale=4))
 
 
 if __name__ == "__main__":

@@ -139,3 +139,18 @@ def test_variations_keep_the_digit_recognisably_the_same_shape():
                 (image > 0.5) | (reference > 0.5)
             ).sum()
             assert overlap > 0.5, name
+
+
+def test_in_any_hand_picks_every_variation_and_draws_as_it_does():
+    rng = np.random.default_rng(3)
+    names = [hands.in_any_hand(SEVEN, rng)[2] for _ in range(200)]
+    assert set(names) == set(hands.VARIATIONS)
+    strokes, kwargs, name = hands.in_any_hand(SEVEN, np.random.default_rng(4))
+    rng = np.random.default_rng(4)
+    rng.integers(len(hands.VARIATIONS))  # the pick comes first, then the variation's draws
+    expected, expected_kwargs = hands.VARIATIONS[name](SEVEN, rng)
+    assert kwargs == expected_kwargs
+    for a, b in zip(strokes, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    only = {hands.in_any_hand(SEVEN, rng, ("thin_pen",))[2] for _ in range(5)}
+    assert only == {"thin_pen"}

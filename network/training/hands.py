@@ -121,6 +121,17 @@ VARIATIONS: dict[str, Variation] = {
 """Every variation by name, in the order a benchmark should report them."""
 
 
+def in_any_hand(
+    strokes: Strokes, rng: np.random.Generator, names: tuple[str, ...] | None = None
+) -> tuple[Strokes, dict, str]:
+    """Draw the strokes in one way picked uniformly from ``names`` (default: every
+    variation); returns the canvas strokes, the render keyword arguments and the name."""
+    names = tuple(VARIATIONS) if names is None else names
+    name = names[int(rng.integers(len(names)))]
+    drawn, kwargs = VARIATIONS[name](strokes, rng)
+    return drawn, kwargs, name
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 
