@@ -7,18 +7,24 @@
  * pen moves (fast answers, bounded traffic), and after a reconnect or a resize
  * the whole drawing is sent again with one `ink` message instead of trying to
  * reconcile partial state.
+ *
+ * After a teach the drawing stays on the pad (the "review") until the next
+ * pen-down, and the slot under the buttons shows what the network read before
+ * and what the new version reads now. The server's `taught.after` is that
+ * answer when it sends one; otherwise the page asks for it by sending `end`,
+ * which changes no ink and is answered with a prediction from the new version.
  */
 
 import { AnswerView, aDigit } from './answer.js';
 import { InkPad } from './canvas.js';
 import { TEACH_TIMEOUT_MS, setNotSureBelow } from './config.js';
+import { Feedback, isDigit } from './feedback.js';
 import { LiveSocket, socketUrl } from './socket.js';
 import { StatsView } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
 const body = document.body;
 const sheet = $('sheet');
-const notice = $('notice');
 const statusText = $('status-text');
 const digitButtons = [...document.querySelectorAll('.digit')];
 const undoButton = $('undo');
@@ -32,9 +38,13 @@ let staleBelow = 0; // predictions with a smaller seq describe ink that is gone
 let settledFrom = 0; // seq of the latest pen-up: answers from here on are final
 let pendingPoints = []; // drawn, not yet sent
 let flushFrame = 0;
-let teach = null; // the teach waiting for its answer: {seq, label, timer}
-let lateTeachSeq = null; // a teach the page stopped waiting for
-let noticeTimer = 0;
+// The teach waiting for its answer: {seq, label, timer, inkSeq, epoch, versionBefore, heldoutBefore}.
+let teach = null;
+let lateTeach = null; // a teach the page stopped waiting for (the same shape)
+let queued = null; // a digit chosen while the pen was down: taught at pen-up
+let review = null; // the pad holds a drawing just taught: {label, version, rereadSeq}
+let inkEpoch = 0; // counts changes of this page's ink (points drawn, undo, clear)
+let lastShown = null; // {seq, digit, confidence, version} of the last prediction shown
 let countdownTimer = 0;
 let modelRefresh = null;
 let teachClosed = ''; // why this page may not teach (a token is needed), or ''
@@ -48,8 +58,19 @@ const debug = {
   last: null, // {seq, digit, confidence, inkPixels} of the last shown prediction
   connection: 'connecting',
   hellos: 0,
+  teachesSent: 0,
   taught: 0,
+  lastTaught: null, // the last taught message
   errors: [],
+  get queued() {
+    return queued;
+  },
+  get review() {
+    return review !== null;
+  },
+  get feedback() {
+    return feedback.showing;
+  },
   get strokes() {
     return pad.strokes.length;
   },
@@ -64,6 +85,7 @@ window.__inkling = debug;
 
 const answer = new AnswerView(document);
 const stats = new StatsView(document);
+const feedback = new Feedback(document);
 const socket = new LiveSocket(socketUrl(window.location, teachToken), {
   onOpen: resendInk,
   onMessage: receive,
@@ -71,11 +93,12 @@ const socket = new LiveSocket(socketUrl(window.location, teachToken), {
   onStatus: showStatus,
 });
 const pad = new InkPad($('ink'), {
+  onStart: penDown,
   onPoints: queuePoints,
   onEnd: penUp,
   onChange: inkChanged,
   onRescale: resendInk,
-  onLimit: () => say('That is as much ink as one drawing can hold. Undo or clear to go on.', 'info'),
+  onLimit: () => feedback.say('That is as much ink as one drawing can hold. Undo or clear to go on.', 'info'),
 });
 
 // ---- sending ------------------------------------------------------------------
@@ -94,6 +117,7 @@ function sendInkChange(msg) {
 }
 
 function queuePoints(points) {
+  inkEpoch += 1;
   pendingPoints.push(...points);
   if (!flushFrame) flushFrame = requestAnimationFrame(flushPoints);
 }
@@ -108,9 +132,24 @@ function flushPoints() {
   send({ type: 'stroke', points });
 }
 
+/** A new stroke begins: a taught drawing makes way, and old messages go. */
+function penDown() {
+  if (review) {
+    endReview();
+    pad.clear(); // the pen is not down yet for the pad: this runs before the stroke opens
+    settledFrom = sendInkChange({ type: 'clear' });
+  }
+  feedback.reset();
+}
+
 function penUp() {
   flushPoints();
   settledFrom = send({ type: 'end' });
+  if (queued !== null) {
+    const label = queued;
+    unqueue();
+    teachAs(label);
+  }
 }
 
 /** Make the server's ink equal the page's: after a reconnect or a resize. */
@@ -132,47 +171,85 @@ function inkChanged() {
   const empty = pad.isEmpty;
   sheet.dataset.empty = String(empty);
   body.dataset.empty = String(empty);
-  undoButton.setAttribute('aria-disabled', String(empty));
+  undoButton.setAttribute('aria-disabled', String(empty || review !== null));
   clearButton.setAttribute('aria-disabled', String(empty));
   if (empty) answer.showEmpty();
 }
 
 function undo() {
-  if (teach || !pad.undo()) return;
+  // A taught drawing is finished: Clear (or the next stroke) removes it whole.
+  if (teach || review || !pad.undo()) return;
+  inkEpoch += 1;
   settledFrom = sendInkChange({ type: 'undo' });
 }
 
 function clear() {
-  if (teach || !pad.clear()) return;
+  if (teach || pad.isEmpty || pad.isDrawing) return;
+  if (review) endReview();
+  pad.clear();
+  inkEpoch += 1;
   settledFrom = sendInkChange({ type: 'clear' });
 }
 
 // ---- teaching -----------------------------------------------------------------
 
-function teachAs(label) {
-  if (teach || pad.isDrawing) return;
+/** Why a teach cannot start now ({text, kind}), or null if it can. */
+function cannotTeach() {
+  if (teachClosed) return { text: teachClosed, kind: 'error' };
+  if (teach) return { text: `Still learning ${aDigit(teach.label)}; one moment.`, kind: 'info' };
+  if (review) {
+    return { text: `This drawing is taught already, as ${aDigit(review.label)}. Draw the next one.`, kind: 'info' };
+  }
+  if (pad.isEmpty) return { text: 'Draw a digit first, then tell me which one it is.', kind: 'info' };
+  if (!socket.isOpen) return { text: 'Not connected right now. Your drawing is kept; try again in a moment.', kind: 'error' };
+  return null;
+}
+
+/** Teach the ink as the digit label (from a button, or a key when byKey). */
+function teachAs(label, byKey = false) {
   flash(label, 'is-pressed');
-  if (teachClosed) {
-    say(teachClosed, 'error');
+  const why = cannotTeach();
+  if (why) {
+    feedback.say(why.text, why.kind);
     return;
   }
-  if (pad.isEmpty) {
-    say('Draw a digit first, then tell me which one it is.', 'info');
-    return;
-  }
-  if (!socket.isOpen) {
-    say('Not connected right now. Your drawing is kept; try again in a moment.', 'error');
+  if (pad.isDrawing) {
+    queue(label, byKey);
     return;
   }
   flushPoints();
+  const inkSeq = seq; // the newest ink message: the teach is about the ink it left
   const msg = { type: 'teach', label };
   if (teachToken) msg.token = teachToken;
   const s = send(msg);
-  teach = { seq: s, label, timer: setTimeout(teachTimedOut, TEACH_TIMEOUT_MS) };
+  debug.teachesSent += 1;
+  teach = {
+    seq: s,
+    label,
+    inkSeq,
+    epoch: inkEpoch,
+    versionBefore: stats.modelVersion,
+    heldoutBefore: stats.heldoutAccuracy,
+    timer: setTimeout(teachTimedOut, TEACH_TIMEOUT_MS),
+  };
   pad.lock(true);
   body.dataset.teaching = 'true';
   digitButtons[label].classList.add('is-sending');
-  say(`Learning that this is ${aDigit(label)}…`, 'info', 0);
+  feedback.say(`Learning that this is ${aDigit(label)}…`, 'info', 0);
+}
+
+/** A digit chosen with the pen down: say so, and teach it when the pen lifts. */
+function queue(label, byKey) {
+  unqueue();
+  queued = label;
+  digitButtons[label].classList.add('is-queued');
+  feedback.say(`Will teach this as ${label} when you lift the pen.${byKey ? ' Esc cancels.' : ''}`, 'info', 0);
+}
+
+function unqueue() {
+  if (queued === null) return;
+  digitButtons[queued].classList.remove('is-queued');
+  queued = null;
 }
 
 function teachDone() {
@@ -185,26 +262,75 @@ function teachDone() {
 }
 
 function teachTimedOut() {
-  lateTeachSeq = teach.seq;
+  lateTeach = teach;
   teachDone();
-  say('The server is taking a while. You can keep drawing; I’ll say when it has learned.', 'info', 0);
+  feedback.say('The server is taking a while. You can keep drawing; I’ll say when it has learned.', 'info', 0);
+}
+
+/** The teach an answer (taught or error) with this seq belongs to, or null; it is no longer awaited. */
+function claimTeach(msgSeq) {
+  if (teach && (msgSeq === teach.seq || !Number.isInteger(msgSeq))) {
+    const t = teach;
+    teachDone();
+    return t;
+  }
+  if (lateTeach && msgSeq === lateTeach.seq) {
+    const t = lateTeach;
+    lateTeach = null;
+    return t;
+  }
+  return null;
+}
+
+/** The confidence the page showed for the taught ink, if it read the digit the server says it read. */
+function beforeConfidence(t, predicted) {
+  const p = lastShown;
+  return p && p.seq >= t.inkSeq && p.digit === predicted ? p.confidence : null;
 }
 
 function taught(msg) {
   debug.taught += 1;
+  debug.lastTaught = msg;
   stats.update({ version: msg.model_version, accuracy: msg.accuracy, samples: msg.samples });
-  const late = !teach && msg.seq === lateTeachSeq;
-  if (!late && (!teach || (Number.isInteger(msg.seq) && msg.seq !== teach.seq))) return;
-  const label = Number.isInteger(msg.label) ? msg.label : late ? null : teach.label;
-  teachDone();
-  if (label === null) return;
-  if (msg.predicted === label) say(`I had that right — it’s ${aDigit(label)}.`, 'ok');
-  else if (Number.isInteger(msg.predicted)) say(`Got it — I read that as ${aDigit(msg.predicted)} before.`, 'ok');
-  else say(`Got it — that’s ${aDigit(label)}.`, 'ok');
+  const t = claimTeach(msg.seq);
+  if (!t) return;
+  const label = isDigit(msg.label) ? msg.label : t.label;
   flash(label, 'is-learned');
-  // A late answer leaves the pad alone: the person may be drawing something new.
-  if (late) lateTeachSeq = null;
-  else clear();
+  feedback.taught({
+    label,
+    predicted: msg.predicted,
+    beforeConfidence: beforeConfidence(t, msg.predicted),
+    versionBefore: t.versionBefore,
+    version: msg.model_version,
+    heldoutBefore: t.heldoutBefore,
+    heldoutAfter: msg.accuracy ? msg.accuracy.heldout : null,
+    writer: msg.writer,
+  });
+  // The drawing stays while the result is read; a late answer finds the pad changed.
+  if (t.epoch === inkEpoch && !pad.isDrawing && !pad.isEmpty) startReview(label, msg.model_version);
+  const after = msg.after;
+  if (after && isDigit(after.digit)) feedback.setAfter(after);
+  else if (!review || review.rereadSeq === null) feedback.afterUnknown();
+  if (!pad.isDrawing) feedback.reveal();
+}
+
+/** Keep the taught drawing on the pad and read it again with the new version. */
+function startReview(label, version) {
+  review = { label, version, rereadSeq: null };
+  sheet.dataset.review = 'true';
+  undoButton.setAttribute('aria-disabled', 'true');
+  // `end` with no open stroke changes no ink and is answered with a prediction: the answer
+  // and the bars then show what the new version reads, and it is the "after" when the
+  // server did not send one.
+  if (socket.isOpen) review.rereadSeq = send({ type: 'end' });
+}
+
+function endReview() {
+  if (!review) return;
+  review = null;
+  delete sheet.dataset.review;
+  feedback.afterUnknown(); // nothing, if the after is already shown
+  undoButton.setAttribute('aria-disabled', String(pad.isEmpty));
 }
 
 // ---- receiving ----------------------------------------------------------------
@@ -272,6 +398,14 @@ function prediction(msg) {
   body.dataset.shown = String(debug.shown);
   const inkPixels = answer.show(msg);
   debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, inkPixels };
+  lastShown = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, version: msg.model_version };
+  if (review && review.rereadSeq !== null && Number.isInteger(msg.seq) && msg.seq >= review.rereadSeq) {
+    review.rereadSeq = null;
+    const fresh = !Number.isInteger(msg.model_version) || msg.model_version >= review.version;
+    if (fresh) feedback.setAfter({ digit: msg.digit, confidence: msg.confidence });
+    else feedback.afterUnknown();
+    return; // the teach result speaks for this reading
+  }
   if (!pad.isDrawing && Number.isInteger(msg.seq) && msg.seq >= settledFrom) answer.announce(msg);
 }
 
@@ -295,18 +429,39 @@ const FALLBACK = {
 
 function problem(msg) {
   debug.errors.push(msg.code);
-  if (teach && (msg.seq === teach.seq || !Number.isInteger(msg.seq))) teachDone();
-  const text = typeof msg.message === 'string' && msg.message ? msg.message : FALLBACK[msg.code];
-  say(text || 'Something went wrong with the last message.', 'error');
+  const t = claimTeach(msg.seq);
+  if (review && review.rereadSeq !== null && msg.seq === review.rereadSeq) {
+    review.rereadSeq = null;
+    feedback.afterUnknown();
+  }
+  const text = (typeof msg.message === 'string' && msg.message ? msg.message : FALLBACK[msg.code])
+    || 'Something went wrong with the last message.';
+  if (t && msg.code === 'rejected') {
+    // Set aside by the poisoning guard: the reason is long, so it gets the result panel.
+    feedback.refused({
+      label: isDigit(msg.label) ? msg.label : t.label,
+      predicted: msg.predicted,
+      beforeConfidence: beforeConfidence(t, msg.predicted),
+      reason: text,
+      version: Number.isInteger(msg.model_version) ? msg.model_version : t.versionBefore,
+    });
+  } else {
+    feedback.say(t ? `Not learned. ${text}` : text, 'error');
+  }
+  if (t && !pad.isDrawing) feedback.reveal();
 }
 
 // ---- connection -----------------------------------------------------------------
 
 function lostConnection() {
   pendingPoints = [];
+  if (review && review.rereadSeq !== null) {
+    review.rereadSeq = null;
+    feedback.afterUnknown();
+  }
   if (teach) {
     teachDone();
-    say('The connection dropped before the teach was confirmed. If the count did not go up, teach it again.', 'error');
+    feedback.say('The connection dropped before the teach was confirmed. If the count did not go up, teach it again.', 'error');
   }
 }
 
@@ -328,18 +483,6 @@ function showStatus(state, detail) {
 }
 
 // ---- small UI helpers -------------------------------------------------------------
-
-/** Show a short message under the teach buttons; kind is 'ok' | 'info' | 'error'. */
-function say(text, kind, lingerMs = kind === 'error' ? 6000 : 3500) {
-  clearTimeout(noticeTimer);
-  notice.textContent = text;
-  notice.dataset.kind = kind;
-  if (lingerMs > 0) {
-    noticeTimer = setTimeout(() => {
-      notice.dataset.kind = 'none';
-    }, lingerMs);
-  }
-}
 
 /** Briefly mark digit button d with a class, restarting its animation. */
 function flash(d, cls) {
@@ -367,10 +510,15 @@ document.addEventListener('keydown', (e) => {
     e.preventDefault();
     undo();
   } else if (e.key === 'Escape') {
-    clear();
+    if (queued !== null && pad.isDrawing) {
+      unqueue();
+      feedback.say('Cancelled: this drawing will not be taught.', 'info');
+    } else {
+      clear();
+    }
   } else if (!command && !e.repeat && /^[0-9]$/.test(e.key)) {
     e.preventDefault();
-    teachAs(Number(e.key));
+    teachAs(Number(e.key), true);
   }
 });
 

@@ -22,7 +22,8 @@ const round1 = (v) => Math.round(v * 10) / 10;
 export class InkPad {
   /**
    * canvas: the <canvas> element to draw on.
-   * handlers: { onPoints(points), onEnd(), onChange(), onRescale(strokes), onLimit() }.
+   * handlers: { onStart(), onPoints(points), onEnd(), onChange(), onRescale(strokes), onLimit() }:
+   * onStart runs at pen-down before the new stroke exists, so it may still clear the pad.
    */
   constructor(canvas, handlers) {
     this.canvas = canvas;
@@ -93,6 +94,7 @@ export class InkPad {
     if (this.locked || this.pointerId !== null) return;
     if (e.pointerType === 'mouse' && e.button !== 0) return;
     e.preventDefault();
+    if (this.handlers.onStart) this.handlers.onStart();
     if (this.strokes.length >= this.limits.strokes || this.points >= this.limits.drawing) {
       this.handlers.onLimit();
       return;

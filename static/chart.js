@@ -23,9 +23,18 @@ export function percent(value) {
   return value <= 1 ? value * 100 : value;
 }
 
+/** The y-axis: always 0 to 100%, labelled at these values, gridlines at every one. */
+export const Y_TICKS = [0, 25, 50, 75, 100];
+const Y_LABELS = new Set([0, 50, 100]);
+
 /**
  * Draw history = [{version, heldout, taught}, ...] (accuracies as fractions or
- * null) into svg: two lines over model versions, y zoomed to the data.
+ * null) into svg: two lines over model versions on a fixed 0-100% scale.
+ *
+ * Trade-off: a fixed scale makes one teach's tenth of a point nearly flat,
+ * which is the truth about its size; a y-axis zoomed to the data would draw
+ * the same tenth as a cliff. The exact figures are in the panel above it and
+ * in what the last teach did, under the buttons.
  */
 export function renderChart(svg, history) {
   for (const child of [...svg.childNodes]) if (child.nodeName !== 'title') child.remove();
@@ -33,22 +42,20 @@ export function renderChart(svg, history) {
     heldout: history.map((h) => percent(h.heldout)),
     taught: history.map((h) => percent(h.taught)),
   };
-  const values = [...series.heldout, ...series.taught].filter((v) => v !== null);
-  if (!values.length) {
-    svg.append(el('text', { x: 160, y: 58, class: 'chart-empty', 'text-anchor': 'middle' }, 'Waiting for the model…'));
-    return;
-  }
-  // Zoom in on the data in steps of 5 points, never to less than 5 points of range,
-  // so a tenth of a point shows as a small wiggle, not as a cliff.
-  const hi = Math.min(100, Math.ceil((Math.max(...values) + 0.5) / 5) * 5);
-  const lo = Math.max(0, Math.min(hi - 5, Math.floor((Math.min(...values) - 0.5) / 5) * 5));
   const n = history.length;
   const x = (i) => (n === 1 ? BOX.right : BOX.left + ((BOX.right - BOX.left) * i) / (n - 1));
-  const y = (v) => BOX.bottom - ((BOX.bottom - BOX.top) * (v - lo)) / (hi - lo);
+  const y = (v) => BOX.bottom - ((BOX.bottom - BOX.top) * Math.min(100, Math.max(0, v))) / 100;
 
-  for (const v of [lo, (lo + hi) / 2, hi]) {
-    svg.append(el('line', { x1: BOX.left, x2: BOX.right, y1: y(v), y2: y(v), class: 'chart-grid' }));
-    svg.append(el('text', { x: BOX.left - 6, y: y(v) + 3.5, class: 'chart-axis', 'text-anchor': 'end' }, `${Number.isInteger(v) ? v : v.toFixed(1)}%`));
+  for (const v of Y_TICKS) {
+    svg.append(el('line', { x1: BOX.left, x2: BOX.right, y1: y(v), y2: y(v), class: v === 0 ? 'chart-grid chart-base' : 'chart-grid' }));
+    if (Y_LABELS.has(v)) {
+      svg.append(el('text', { x: BOX.left - 6, y: y(v) + 3.5, class: 'chart-axis', 'text-anchor': 'end' }, `${v}%`));
+    }
+  }
+  const values = [...series.heldout, ...series.taught].filter((v) => v !== null);
+  if (!values.length) {
+    svg.append(el('text', { x: (BOX.left + BOX.right) / 2, y: 56, class: 'chart-empty', 'text-anchor': 'middle' }, 'Waiting for the model…'));
+    return;
   }
   const first = history[0].version;
   const last = history[n - 1].version;

@@ -33,6 +33,11 @@ export class StatsView {
     return this.current.version;
   }
 
+  /** The held-out accuracy of that version (a fraction or a percentage), or null. */
+  get heldoutAccuracy() {
+    return this.current.accuracy.heldout;
+  }
+
   /**
    * Take news about the model: {version, accuracy: {heldout, taught}, samples},
    * any field possibly missing. Older news than what is shown is ignored.

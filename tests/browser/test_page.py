@@ -214,29 +214,28 @@ def test_teach_with_button_and_key_updates_this_page_and_another(live, make_page
     mouse_digit(page, "1")
     wait_settled(page)
     page.get_by_role("button", name="It’s a 1: teach the network").click()
-    notice = page.locator("#notice")
-    expect(notice).to_have_attribute("data-kind", "ok")
-    expect(notice).to_have_text(
-        re.compile(
-            r"^(I had that right — it’s a 1\."
-            r"|Got it — I read that as an? \d before\.)$"
-        )
-    )
+    # Under the buttons: what it read before and what the new version reads now.
+    expect(page.locator("#feedback")).to_have_attribute("data-show", "result")
+    expect(page.locator("#result-title")).to_have_text("Learned: a 1")
     expect(page.locator("#model-version")).to_have_text("v2")
     expect(page.locator("#samples")).to_have_text("1")
     expect(page.locator("#acc-taught")).to_have_text(re.compile(r"^\d{1,3}\.\d%$"))
-    # The pad clears for the next drawing.
-    expect(page.locator("#sheet")).to_have_attribute("data-empty", "true")
-    assert state(page, "strokes") == 0
-    wait_ink(page, "n === 0")
+    predicted = state(page, "lastTaught.predicted")
+    expect(page.locator("#before-digit")).to_have_text(str(predicted))
+    expect(page.locator("#after-digit")).to_have_text(re.compile(r"^\d$"))
+    # The drawing stays while the result is shown, and makes way for the next drawing.
+    expect(page.locator("#sheet")).to_have_attribute("data-review", "true")
+    assert state(page, "strokes") == 1
     # The other page learns of it without reloading.
     expect(other.locator("#model-version")).to_have_text("v2")
     expect(other.locator("#samples")).to_have_text("1")
     expect(other.locator("#acc-taught")).to_have_text(page.locator("#acc-taught").inner_text())
 
-    # Teach with a key.
+    # Teach with a key; the next drawing's first stroke cleared the taught one.
     mouse_digit(page, "7")
     wait_settled(page)
+    assert state(page, "strokes") == 1
+    assert state(page, "review") is False
     page.keyboard.press("7")
     expect(page.locator("#model-version")).to_have_text("v3")
     expect(page.locator("#samples")).to_have_text("2")

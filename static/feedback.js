@@ -1,0 +1,195 @@
+/**
+ * The slot under the teach buttons: the hint, a short message, or what the last
+ * teach did (before and after, and the held-out change).
+ *
+ * Trade-off: one slot shows one thing at a time, beside the pad and never over
+ * it. The three layers share one grid cell, so the slot is as tall as the
+ * tallest of them and switching between them moves nothing else on the page;
+ * a message that is no longer true (the pen went down again) simply gives the
+ * slot back to the hint.
+ */
+
+import { aDigit } from './answer.js';
+import { percent } from './chart.js';
+
+/** '62%' for 0.62; '' for anything that is not a probability. */
+function pct(p) {
+  return typeof p === 'number' && Number.isFinite(p) && p >= 0 && p <= 1 ? `${Math.round(p * 100)}%` : '';
+}
+
+/** True for an integer 0..9. */
+export function isDigit(d) {
+  return Number.isInteger(d) && d >= 0 && d <= 9;
+}
+
+/** '98.2% → 98.3%' with the change in points; the honest size of one teach's effect. */
+export function heldoutChange(before, after) {
+  const a = percent(before);
+  const b = percent(after);
+  if (b === null) return { text: '—', delta: null };
+  if (a === null) return { text: `${b.toFixed(1)}%`, delta: null };
+  const delta = Math.round((b - a) * 10) / 10;
+  const change = delta === 0 ? 'no change' : `${delta > 0 ? '+' : '−'}${Math.abs(delta).toFixed(1)} points`;
+  return { text: `${a.toFixed(1)}% → ${b.toFixed(1)}% (${change})`, delta };
+}
+
+export class Feedback {
+  constructor(doc) {
+    const $ = (id) => doc.getElementById(id);
+    this.slot = $('feedback');
+    this.notice = $('notice');
+    this.result = $('result');
+    this.title = $('result-title');
+    this.versions = $('result-versions');
+    this.beforeDigit = $('before-digit');
+    this.beforePct = $('before-pct');
+    this.after = $('result-after');
+    this.afterDigit = $('after-digit');
+    this.afterPct = $('after-pct');
+    this.heldout = $('heldout-change');
+    this.heldoutItem = this.heldout.parentElement;
+    this.writer = $('result-writer');
+    this.writerInfo = $('writer-info');
+    this.reason = $('result-reason');
+    this.announcer = $('teach-announce');
+    this.timer = 0;
+    this.base = 'hint'; // what the slot returns to when a message expires
+    this.pending = null; // the taught result still waiting for its "after"
+  }
+
+  /** What the slot shows now: 'hint' | 'notice' | 'result'. */
+  get showing() {
+    return this.slot.dataset.show;
+  }
+
+  show(what) {
+    this.slot.dataset.show = what;
+  }
+
+  /** A short message; kind is 'ok' | 'info' | 'error'. lingerMs 0: until replaced or the pen goes down. */
+  say(text, kind, lingerMs = kind === 'error' ? 0 : 4000) {
+    clearTimeout(this.timer);
+    this.notice.textContent = text;
+    this.notice.dataset.kind = kind;
+    this.show('notice');
+    if (lingerMs > 0) this.timer = setTimeout(() => this.unsay(), lingerMs);
+  }
+
+  /** End the message now: back to the teach result if one is current, else the hint. */
+  unsay() {
+    clearTimeout(this.timer);
+    this.notice.dataset.kind = 'none';
+    this.show(this.base);
+  }
+
+  /** The pen went down on a new drawing: every message and result is old news. */
+  reset() {
+    this.base = 'hint';
+    this.pending = null;
+    this.unsay();
+    this.result.dataset.outcome = 'none';
+    this.reason.textContent = '';
+  }
+
+  showResult() {
+    clearTimeout(this.timer);
+    this.notice.dataset.kind = 'none';
+    this.base = 'result';
+    this.show('result');
+  }
+
+  setBefore(digit, confidence) {
+    this.beforeDigit.textContent = isDigit(digit) ? String(digit) : '—';
+    this.beforePct.textContent = isDigit(digit) ? pct(confidence) : '';
+  }
+
+  /**
+   * A teach was learned. t: {label, predicted, beforeConfidence, versionBefore,
+   * version, heldoutBefore, heldoutAfter, writer}. The "after" follows with setAfter.
+   */
+  taught(t) {
+    this.result.dataset.outcome = 'taught';
+    this.title.textContent = `Learned: ${aDigit(t.label)}`;
+    this.versions.textContent = Number.isInteger(t.versionBefore) && t.versionBefore < t.version
+      ? `model v${t.versionBefore} → v${t.version}`
+      : `model v${t.version}`;
+    this.setBefore(t.predicted, t.beforeConfidence);
+    this.after.hidden = false;
+    this.heldoutItem.hidden = false;
+    this.after.dataset.state = 'waiting';
+    this.afterDigit.textContent = '…';
+    this.afterPct.textContent = '';
+    const change = heldoutChange(t.heldoutBefore, t.heldoutAfter);
+    this.heldout.textContent = change.text;
+    this.showWriter(t.writer);
+    this.reason.textContent = '';
+    this.pending = { ...t, change };
+    this.showResult();
+  }
+
+  /** The new version's answer on the taught drawing: {digit, confidence} (and its version). */
+  setAfter(after) {
+    const t = this.pending;
+    if (!t || !after || !isDigit(after.digit)) return false;
+    this.pending = null;
+    this.afterDigit.textContent = String(after.digit);
+    this.afterPct.textContent = pct(after.confidence);
+    this.after.dataset.state = after.digit === t.label ? 'right' : 'wrong';
+    const before = isDigit(t.predicted) ? `Before, it read ${aDigit(t.predicted)}` : 'Before, it had no answer';
+    const now = after.digit === t.label
+      ? `now it reads ${aDigit(after.digit)}${pct(after.confidence) ? `, ${pct(after.confidence)} sure` : ''}`
+      : `it still reads ${aDigit(after.digit)}`;
+    this.announce(`Learned: ${aDigit(t.label)}. ${before}; ${now}. Held-out digits: ${t.change.text}.`);
+    return true;
+  }
+
+  /** No "after" will come (the drawing changed, or the connection dropped). */
+  afterUnknown() {
+    const t = this.pending;
+    if (!t) return;
+    this.pending = null;
+    this.afterDigit.textContent = '—';
+    this.afterPct.textContent = '';
+    this.after.dataset.state = 'none';
+    this.announce(`Learned: ${aDigit(t.label)}. Held-out digits: ${t.change.text}.`);
+  }
+
+  /** A teach the server set aside (code "rejected"): why, and what it read. */
+  refused({ label, predicted, beforeConfidence, reason, version }) {
+    this.pending = null;
+    this.result.dataset.outcome = 'refused';
+    this.title.textContent = isDigit(label) ? `Not learned as ${aDigit(label)}` : 'Not learned';
+    this.versions.textContent = Number.isInteger(version) ? `model stays v${version}` : '';
+    this.setBefore(predicted, beforeConfidence);
+    this.after.hidden = true;
+    this.heldoutItem.hidden = true; // unchanged; the reason gives the figures
+    this.showWriter(null);
+    this.reason.textContent = reason;
+    this.announce(`Not learned. ${reason}`);
+    this.showResult();
+  }
+
+  showWriter(writer) {
+    const ok = writer && Number.isInteger(writer.samples) && writer.samples >= 0;
+    this.writer.hidden = !ok;
+    if (!ok) return;
+    const acc = percent(writer.accuracy);
+    const n = `${writer.samples.toLocaleString('en')} taught`;
+    this.writerInfo.textContent = acc === null ? n : `${n} · ${acc.toFixed(0)}% read right`;
+  }
+
+  announce(sentence) {
+    this.announcer.textContent = sentence;
+  }
+
+  /**
+   * Scroll just enough to show the whole slot when its end is below the screen (a long
+   * reason on a phone). Only when the pen is up: the pad must never move under the pen.
+   */
+  reveal() {
+    const r = this.slot.getBoundingClientRect();
+    if (r.bottom <= window.innerHeight || r.top >= window.innerHeight) return;
+    const still = matchMedia('(prefers-reduced-motion: reduce)').matches;
+    this.slot.scrollIntoView({ block: 'nearest', behavior: still ? 'auto' : 'smooth' });
+  }
+}
