@@ -117,3 +117,51 @@ def worker_exit(server, worker):
     runtime = _runtime(worker)
     if runtime is not None:
         runtime.close()
+
+
+if worker_class == "gevent":
+    import time
+
+    import gevent
+    from gunicorn.workers.ggevent import GeventWorker
+
+    class InklingWorker(GeventWorker):
+        """gunicorn's gevent worker, counting the connections it closes for sending no
+        complete request within ``keepalive`` seconds (half-sent or idle keep-alive)."""
+
+        SUMMARY_EVERY = 10.0  # seconds between two log lines about them
+
+        def init_process(self):
+            self.timed_out = 0
+            self._reported, self._report_due = 0, 0.0
+            super().init_process()
+
+        def timeout_ctx(self):
+            return _CountedTimeout(self, self.cfg.keepalive)
+
+        def notify(self):
+            super().notify()
+            now = time.monotonic()
+            if self.timed_out > self._reported and now >= self._report_due:
+                self.log.info("closed %d connection(s) that sent no complete request within "
+                              "%d s (%d in all)", self.timed_out - self._reported,
+                              self.cfg.keepalive, self.timed_out)
+                self._reported, self._report_due = self.timed_out, now + self.SUMMARY_EVERY
+
+    class _CountedTimeout:
+        """``gevent.Timeout(seconds, False)`` that counts how often it fires."""
+
+        def __init__(self, worker, seconds):
+            self.worker = worker
+            self.timeout = gevent.Timeout(seconds, False)
+
+        def __enter__(self):
+            self.timeout.start()
+            return self
+
+        def __exit__(self, kind, value, traceback):
+            if value is self.timeout:
+                self.worker.timed_out += 1
+            return self.timeout.__exit__(kind, value, traceback)
+
+    worker_class = InklingWorker

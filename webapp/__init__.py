@@ -139,6 +139,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # Unread input per socket: two of the largest messages, so a whole one always fits.
     app.wsgi_app = meter_websockets(app.wsgi_app, window=2 * app.config["MAX_MESSAGE_BYTES"],
+                                    rate=app.config["READ_RATE"],
                                     send_timeout=app.config["SEND_TIMEOUT"])
     if app.config["TRUST_PROXY"]:
         from werkzeug.middleware.proxy_fix import ProxyFix

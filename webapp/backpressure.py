@@ -8,8 +8,11 @@ other connections of its worker.  simple-websocket reads and writes the socket i
 in the WSGI environment, so ``meter_websockets`` hands it a ``MeteredSocket``:
 
 - ``recv`` waits while more than ``window`` bytes have been read that the session has
-  not taken yet, so the kernel's buffers fill and TCP slows the client down; after each
-  read it yields, so one busy socket cannot starve the others;
+  not taken yet, so the kernel's buffers fill and TCP slows the client down;
+- ``recv`` also keeps to ``rate`` bytes a second (with bursts of ``window``): a person
+  drawing sends a few kilobytes a second, while a script flooding large drawings would
+  otherwise take the worker's time from everyone else; after each read it yields, so
+  one busy socket cannot starve the others;
 - ``send`` sends the whole message or raises ``TimeoutError`` after ``send_timeout``
   seconds: a client that stops reading is dropped and nobody else waits for it.
 
@@ -34,11 +37,14 @@ SOCKET_KEYS = ("werkzeug.socket", "gunicorn.socket")
 class MeteredSocket:
     """A connected socket whose reads wait for the session and whose sends have a deadline."""
 
-    def __init__(self, sock: socket.socket, window: int, send_timeout: float):
+    def __init__(self, sock: socket.socket, window: int, rate: float, send_timeout: float):
         self.sock = sock
         self.window = window
+        self.rate = rate
         self.send_timeout = send_timeout
         self.unread = 0  # bytes read from the socket since the session last took everything
+        self.allowance = float(window)  # bytes that may be read now (a token bucket)
+        self._stamp = time.monotonic()
         self._room = threading.Event()
         self._room.set()
 
@@ -52,7 +58,13 @@ class MeteredSocket:
 
     def recv(self, size: int) -> bytes:
         self._room.wait()
+        now = time.monotonic()
+        self.allowance = min(self.window, self.allowance + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self.allowance < 1:  # over its rate: wait for the bucket (cooperatively)
+            time.sleep((1 - self.allowance) / self.rate)
         data = self.sock.recv(size)
+        self.allowance -= len(data)
         self.unread += len(data)
         if self.unread >= self.window:
             self._room.clear()
@@ -87,14 +99,14 @@ class MeteredSocket:
         self.sock.shutdown(how)
 
 
-def meter_websockets(wsgi_app, window: int, send_timeout: float):
+def meter_websockets(wsgi_app, window: int, rate: float, send_timeout: float):
     """WSGI middleware: WebSocket upgrades get a MeteredSocket (also at ENVIRON_KEY)."""
 
     def app(environ, start_response):
         if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
             for key in SOCKET_KEYS:
                 if key in environ:
-                    metered = MeteredSocket(environ[key], window, send_timeout)
+                    metered = MeteredSocket(environ[key], window, rate, send_timeout)
                     environ[key] = environ[ENVIRON_KEY] = metered
                     break
         return wsgi_app(environ, start_response)

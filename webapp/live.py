@@ -31,6 +31,7 @@ import numpy as np
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
+from wsproto.utilities import LocalProtocolError
 
 from network.ink.pixels import to_float, to_uint8
 from network.ink.render import render
@@ -164,7 +165,7 @@ class Session:
         if self.send_lock.acquire(timeout=2.0):
             try:
                 self.ws.close(code, reason)
-            except (ConnectionClosed, OSError):
+            except (ConnectionClosed, OSError, LocalProtocolError):
                 pass  # already closed, or closing
             finally:
                 self.send_lock.release()
@@ -185,8 +186,8 @@ class Session:
                                  "authorized": self.token_ok}})
             while True:
                 self.turn()
-        except (ConnectionClosed, OSError):
-            pass  # the client went away, stopped reading, or the server is closing
+        except (ConnectionClosed, OSError, LocalProtocolError):
+            pass  # the client went away or stopped reading, or the socket is closing
         finally:
             self.runtime.remove_session(self)
 

@@ -82,6 +82,9 @@ SETTINGS = (
     Setting("MAX_STROKES", "INKLING_MAX_STROKES", _positive_int, 200, "strokes in one drawing"),
     Setting("MAX_COORDINATE", "INKLING_MAX_COORDINATE", _positive_float, 1e6,
             "largest absolute value of a coordinate"),
+    Setting("READ_RATE", "INKLING_READ_RATE", _positive_float, 65536,
+            "bytes a second one WebSocket is read at, beyond bursts of twice the largest "
+            "message (a person drawing sends a few kB a second)"),
     Setting("PREDICT_BATCH", "INKLING_PREDICT_BATCH", _positive_int, 32,
             "most predictions of waiting connections computed in one forward pass (1: none)"),
     Setting("TEACH_QUEUE", "INKLING_TEACH_QUEUE", _positive_int, 16,
