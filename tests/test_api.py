@@ -22,6 +22,7 @@ from network.ink.pixels import to_uint8
 from network.ink.render import render
 from webapp import create_app
 from webapp.settings import SETTINGS, settings_from_env
+from webapp.store import TeachRequest
 
 
 def image_of(body) -> np.ndarray:
@@ -174,7 +175,7 @@ def test_samples_npz_holds_every_taught_drawing(make_app):
     hub = app.extensions["inkling"].hub
     drawings = [(draw_digit(d), d) for d in (1, 7, 0)]
     for strokes, label in drawings:
-        hub.teach(strokes, to_uint8(render(strokes)), label)
+        hub.teach(TeachRequest(strokes, to_uint8(render(strokes)), label))
     response = client.get("/api/samples.npz")
     assert response.status_code == 200
     assert "attachment" in response.headers["Content-Disposition"]

@@ -8,7 +8,9 @@ import pytest
 from network.nn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape
 from network.nn.model import Sequential
 from network.online.features import head_start, trunk_fingerprint
+from network.online.guard import measure
 from network.online.learner import OnlineLearner
+from network.training.mnist import Subset
 
 
 def bars(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -27,18 +29,26 @@ def tiny_cnn(rng: np.random.Generator) -> Sequential:
     ])
 
 
-def make_learner(seed: int = 0, **options) -> OnlineLearner:
+def make_subset(seed: int = 0) -> Subset:
+    """Held-out, anchors, 'drawn' digits (more bars) and 'non-digits' (noise) of the bars."""
     rng = np.random.default_rng(seed)
     heldout_y = np.repeat(np.arange(10), 10).astype(np.uint8)
     anchor_y = np.repeat(np.arange(10), 20).astype(np.uint8)
-    return OnlineLearner(bars(heldout_y, rng), heldout_y, bars(anchor_y, rng), anchor_y,
-                         rng=np.random.default_rng(seed + 1), **options)
+    drawn_y = np.repeat(np.arange(10), 6).astype(np.uint8)
+    noise = (rng.random((40, 28, 28)) * 120).astype(np.uint8)
+    return Subset(bars(heldout_y, rng), heldout_y, bars(anchor_y, rng), anchor_y,
+                  bars(drawn_y, rng), drawn_y, noise)
 
 
-def predicted_accuracy(model: Sequential, images: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy by the model's own full forward pass (the reference for the cached path)."""
-    probabilities = model.predict_proba(images.astype(np.float32) / 255.0)
-    return float((probabilities.argmax(axis=1) == labels).mean())
+def make_learner(seed: int = 0, **options) -> OnlineLearner:
+    return OnlineLearner(make_subset(seed), rng=np.random.default_rng(seed + 1), **options)
+
+
+def full_checks(learner: OnlineLearner, model: Sequential):
+    """The guard's figures by the model's own full forward pass (the reference)."""
+    logits = model.forward(learner.check_x.astype(np.float32) / 255.0)
+    return measure(logits, learner.check_y, model.temperature, learner.not_sure_below,
+                   learner.segments)
 
 
 def test_head_starts_at_the_first_dense_layer():
@@ -51,7 +61,7 @@ def test_head_starts_at_the_first_dense_layer():
 def test_learns_a_tiny_synthetic_problem():
     learner = make_learner(lr=0.1, steps=3, anchors=16, taught=4)
     model = tiny_cnn(np.random.default_rng(5))
-    start = learner.heldout_accuracy(model)
+    start = learner.checks(model).heldout
     rng = np.random.default_rng(9)
     taught_x, taught_y = [], []
     for i in range(150):
@@ -63,9 +73,13 @@ def test_learns_a_tiny_synthetic_problem():
         taught_x.append(drawing)
         taught_y.append(label)
     assert start < 0.5
-    assert result.heldout >= 0.95
-    # the cached-feature evaluation agrees with the model's own forward pass
-    assert result.heldout == predicted_accuracy(model, learner.heldout_x, learner.heldout_y)
+    assert result.checks.heldout >= 0.95
+    # the cached-feature evaluation agrees with the model's own forward pass, every figure
+    expected = full_checks(learner, model)
+    assert result.checks.heldout == expected.heldout
+    np.testing.assert_allclose(result.checks.drawn, expected.drawn)
+    assert result.checks.unsure == pytest.approx(expected.unsure)
+    assert result.checks.ece == pytest.approx(expected.ece, abs=1e-6)
 
 
 def test_teach_changes_only_the_head_of_a_copy():
@@ -85,6 +99,10 @@ def test_teach_changes_only_the_head_of_a_copy():
                for name in old.params]
     assert all(changed)
     assert result.model.metadata["online_teaches"] == 1
+    # what the new version says of the drawing, and the drawing's (unchanged) trunk features
+    expected = result.model.predict_proba(drawing[None].astype(np.float32) / 255.0)[0]
+    np.testing.assert_allclose(result.after, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.features, learner.features(model, drawing)[0])
 
 
 def test_reports_the_prediction_before_the_teach():
@@ -119,7 +137,7 @@ def test_replay_is_capped_so_cost_does_not_grow():
     a = make_learner(taught=4).teach(model, drawing, 1, few, np.arange(4) % 10)
     b = make_learner(taught=4).teach(model, drawing, 1, many, labels_many)
     assert a.model.to_bytes() == b.model.to_bytes()
-    assert learner.teach(model, drawing, 1, few[:0], np.zeros(0)).heldout >= 0
+    assert learner.teach(model, drawing, 1, few[:0], np.zeros(0)).checks.heldout >= 0
 
 
 def test_bad_options_are_refused():
@@ -134,5 +152,7 @@ def test_mlp_head_is_the_whole_network():
     model = Sequential([Flatten(), Dense(784, 8, rng=rng), ReLU(), Dense(8, 10, rng=rng)])
     learner = make_learner()
     result = learner.teach(model, bars(np.array([0]), rng)[0], 0)
-    assert result.heldout == predicted_accuracy(result.model, learner.heldout_x,
-                                                learner.heldout_y)
+    expected = full_checks(learner, result.model)
+    assert result.checks.heldout == expected.heldout
+    assert result.checks.drawn == expected.drawn and result.checks.unsure == expected.unsure
+    assert result.checks.ece == pytest.approx(expected.ece, abs=1e-6)

@@ -268,7 +268,8 @@ def test_a_teach_rolled_back_by_the_guard_is_rejected_with_a_reason(make_live_se
                                                                      ws_connect):
     # With a zero guard, any teach that lowers held-out accuracy at all is rolled back;
     # a wrong label taught again and again must lower it sooner or later.
-    server = make_live_server(GUARD_DROP=0, RATE_LIMITS=False)
+    server = make_live_server(GUARD_DROP=0, RATE_LIMITS=False, AGREE_SOURCES=1,
+                              GUARD_CLASS_DROP=100, GUARD_UNSURE_DROP=100, GUARD_ECE_RISE=100)
     ws = ws_connect(server)
     v0 = ws.recv()["model"]["version"]
     ws.request({"type": "ink", "strokes": draw_digit(1)})

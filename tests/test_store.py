@@ -1,4 +1,5 @@
-"""The SQLite store: round trips, pruning, cross-process teaches, crashes, replay cost."""
+"""The store: round trips, pruning, writers, budgets, cross-process teaches, crashes,
+replay cost (SQLite here; the same interface over PostgreSQL in test_postgres)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ import textwrap
 import numpy as np
 import pytest
 
-from webapp.store import LearnDecision, StoreError, TeachTransaction
+from webapp.store import (
+    Budget,
+    StoreError,
+    TeachDecision,
+    TeachRequest,
+    TeachTransaction,
+    Unavailable,
+)
+from webapp.store.sql import _Transaction
 from webapp.store.sqlite import SQLiteStore
 
 STROKES = [[[0.0, 0.0], [10.0, 20.0]], [[5.0, 5.0]]]
@@ -28,22 +37,36 @@ def image(value: int = 0) -> np.ndarray:
     return pixels
 
 
-def counter_learn(predicted: int = 0, heldout: float = 0.9, accept: bool = True):
-    """A learn callback whose 'weights' count the versions: v -> b'v+1'."""
+def request(i: int = 0, label: int = 1, writer: str | None = None,
+            source: str | None = None) -> TeachRequest:
+    return TeachRequest(STROKES, image(i), label, writer, None, source)
 
-    def learn(txn: TeachTransaction) -> LearnDecision:
+
+def counter_learn(predicted: int = 0, heldout: float = 0.9, accept: bool = True,
+                  status: str = "refused"):
+    """A teach step whose 'weights' count the versions: v -> b'v+1'."""
+
+    def learn(txn: TeachTransaction) -> TeachDecision:
         if not accept:
-            return LearnDecision(False, predicted, reason="set aside for the test")
+            return TeachDecision(status, predicted, predicted, "set aside for the test")
         count = int(txn.weights().decode())
-        return LearnDecision(True, predicted, heldout, str(count + 1).encode(), {"n": count + 1})
+        return TeachDecision("accepted", predicted, predicted, heldout=heldout,
+                             checks={"n": count + 1}, weights=str(count + 1).encode(),
+                             metadata={"n": count + 1})
 
     return learn
+
+
+def teach(store, i: int = 0, label: int = 1, **options):
+    """One teach of image(i) as label; options go to counter_learn (and writer, source)."""
+    who = {k: options.pop(k) for k in ("writer", "source") if k in options}
+    return store.teach(request(i, label, **who), counter_learn(**options))
 
 
 @pytest.fixture
 def store(tmp_path):
     with SQLiteStore(tmp_path / "inkling.sqlite3") as opened:
-        opened.seed(b"1", {"origin": "test"}, 0.95)
+        opened.seed(b"1", {"origin": "test"}, 0.95, {"n": 1})
         yield opened
 
 
@@ -52,9 +75,9 @@ def test_seed_round_trip_and_pragmas(tmp_path):
         assert store.latest_version() is None
         with pytest.raises(StoreError, match="no model version"):
             store.load_version()
-        info, seeded = store.seed(b"weights-one", {"a": [1, 2]}, 0.975)
-        assert seeded and info.version == 1 and info.parent is None
-        again, seeded_again = store.seed(b"other", {}, 0.5)
+        info, seeded = store.seed(b"weights-one", {"a": [1, 2]}, 0.975, {"ref": 1})
+        assert seeded and info.version == 1 and info.parent is None and info.checks == {"ref": 1}
+        again, seeded_again = store.seed(b"other", {}, 0.5, None)
         assert not seeded_again and again.version == 1
         record = store.load_version()
         assert record.weights == b"weights-one"
@@ -73,17 +96,18 @@ def test_seed_round_trip_and_pragmas(tmp_path):
 def test_large_columns_come_last(store):
     # SQLite reads a row's columns in order: a small column stored after a large blob
     # is reached only by walking the blob's overflow pages (best_heldout took 7 ms).
-    with store._pool.connection() as connection:
+    with store._connection() as connection:
         for table, last in (("versions", "weights"), ("drawings", "strokes")):
             columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
             assert columns[-1] == last
 
 
 def test_teach_round_trip(store):
-    record = store.teach(STROKES, image(7), 3, counter_learn(predicted=5, heldout=0.93))
+    record = teach(store, 7, 3, predicted=5, heldout=0.93)
     assert record.accepted and record.version == 2 and record.base_version == 1
     assert (record.label, record.predicted, record.heldout) == (3, 5, 0.93)
-    assert record.samples == 1 and record.taught == 0.0
+    assert record.samples == 1 and record.taught == 0.0 and record.checks == {"n": 2}
+    assert record.writer is None
     loaded = store.load_version(2)
     assert loaded.weights == b"2" and loaded.parent == 1 and loaded.metadata == {"n": 2}
     (drawing,) = store.drawings()
@@ -95,17 +119,21 @@ def test_teach_round_trip(store):
     assert labels.tolist() == [3]
 
 
-def test_rejected_teach_is_quarantined_and_keeps_the_version(store):
-    store.teach(STROKES, image(1), 4, counter_learn(predicted=4))
-    record = store.teach(STROKES, image(2), 9, counter_learn(predicted=1, accept=False))
-    assert not record.accepted and record.version == 2 and record.heldout == 0.9
+@pytest.mark.parametrize("status", ["refused", "pending"])
+def test_a_teach_not_learned_keeps_the_version(store, status):
+    teach(store, 1, 4, predicted=4)
+    record = teach(store, 2, 9, predicted=1, accept=False, status=status)
+    assert record.status == status and not record.accepted
+    assert record.version == 2 and record.heldout == 0.9
     assert record.reason == "set aside for the test"
     assert store.latest_version() == 2
-    assert store.sample_count() == 1 and store.counts() == {"accepted": 1, "quarantined": 1}
+    assert store.sample_count() == 1 and store.counts()[status] == 1
     assert store.export_samples()[1].tolist() == [4]
-    quarantined = store.drawings("quarantined")
-    assert [d["label"] for d in quarantined] == [9] and quarantined[0]["version"] is None
-    assert store.taught_accuracy() == 1.0  # set-aside teaches are not counted
+    kept = store.drawings(status=status)
+    assert [d["label"] for d in kept] == [9] and kept[0]["version"] is None
+    # refused drawings keep only their pixels: the strokes are not what moderation needs
+    assert (kept[0]["strokes"] is None) == (status == "refused")
+    assert store.taught_accuracy() == 1.0  # teaches not learned are not counted
 
 
 def test_failed_learning_rolls_back_everything(store):
@@ -113,32 +141,30 @@ def test_failed_learning_rolls_back_everything(store):
         raise RuntimeError("learning failed")
 
     with pytest.raises(RuntimeError, match="learning failed"):
-        store.teach(STROKES, image(), 1, broken)
-    assert store.latest_version() == 1 and store.counts() == {"accepted": 0, "quarantined": 0}
-    assert store.teach(STROKES, image(), 1, counter_learn()).version == 2
+        store.teach(request(), broken)
+    assert store.latest_version() == 1 and sum(store.counts().values()) == 0
+    assert teach(store).version == 2
 
 
 def test_the_schema_refuses_a_label_outside_0_to_9_and_stores_nothing(store):
     # Labels are checked at the edge (webapp.protocol); the schema's CHECK is the last word.
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        store.teach(STROKES, image(), 10, counter_learn())
+        teach(store, 0, 10)
     assert store.latest_version() == 1 and store.counts()["accepted"] == 0
 
 
-def test_learn_must_return_a_decision_with_weights(store):
+def test_an_accepted_decision_needs_weights(store):
     with pytest.raises(ValueError, match="weights"):
-        store.teach(STROKES, image(), 1, lambda txn: LearnDecision(True, 1, 0.9, None))
-    with pytest.raises(TypeError, match="LearnDecision"):
-        store.teach(STROKES, image(), 1, lambda txn: None)
+        store.teach(request(), lambda txn: TeachDecision("accepted", 1, 1, heldout=0.9))
     assert store.latest_version() == 1
 
 
 def test_pruning_keeps_the_newest_versions(tmp_path):
     with SQLiteStore(tmp_path / "db.sqlite3", keep=3) as store:
-        store.seed(b"1", {}, 0.9)
+        store.seed(b"1", {}, 0.9, None)
         for i in range(9):
-            store.teach(STROKES, image(i), i % 10, counter_learn())
-        assert store.version_numbers() == [8, 9, 10]
+            teach(store, i, i % 10)
+        assert [v["version"] for v in store.versions()] == [10, 9, 8]
         assert store.load_version().weights == b"10"
         with pytest.raises(StoreError, match="pruned"):
             store.load_version(7)
@@ -150,7 +176,7 @@ def test_pruning_keeps_the_newest_versions(tmp_path):
 def test_taught_accuracy_covers_the_last_100_teaches(store):
     for i in range(120):
         # the first 20 were predicted wrong, the last 100 right
-        store.teach(STROKES, image(i), 2, counter_learn(predicted=2 if i >= 20 else 7))
+        teach(store, i, 2, predicted=2 if i >= 20 else 7)
     assert store.taught_accuracy() == 1.0
     assert store.taught_accuracy(window=120) == pytest.approx(100 / 120)
     assert store.sample_count() == 120 == store.counts()["accepted"]
@@ -158,39 +184,144 @@ def test_taught_accuracy_covers_the_last_100_teaches(store):
 
 def test_best_heldout_remembers_the_seed(tmp_path):
     with SQLiteStore(tmp_path / "db.sqlite3", keep=2) as store:
-        store.seed(b"1", {}, 0.99)
+        store.seed(b"1", {}, 0.99, None)
         for heldout in (0.97, 0.96, 0.95):
-            store.teach(STROKES, image(), 1, counter_learn(heldout=heldout))
-        seen = []
+            teach(store, heldout=heldout)
+        # the seed is pruned from versions but remembered
+        assert probe(store, lambda txn: txn.best_heldout()) == 0.99
 
-        def learn(txn):
-            seen.append(txn.best_heldout())
-            return LearnDecision(False, 1, reason="probe")
 
-        store.teach(STROKES, image(), 1, learn)
-        assert seen == [0.99]  # the seed is pruned from versions but remembered
+class Probed(Exception):
+    """Raised by a probing step: the transaction rolls back and nothing changes."""
+
+
+def probe(store, look):
+    """What ``look(txn)`` sees inside a teach transaction that then rolls back."""
+
+    def step(txn):
+        raise Probed(look(txn))
+
+    with pytest.raises(Probed) as caught:
+        store.teach(request(), step)
+    return caught.value.args[0]
+
+
+def replay(store, k: int, seed: int):
+    """What a teach transaction's replay draws."""
+    return probe(store, lambda txn: txn.replay(k, np.random.default_rng(seed)))
 
 
 def test_quarantine_removes_drawings_from_replay_and_export(store):
-    ids = [store.teach(STROKES, image(i), i, counter_learn()).drawing_id for i in range(5)]
+    ids = [teach(store, i, i).drawing_id for i in range(5)]
     assert store.quarantine(ids[:3], "poisoned") == 3
     assert store.quarantine(ids[:3], "poisoned") == 0
     assert store.sample_count() == 2 == store.counts()["accepted"]
     assert store.export_samples()[1].tolist() == [3, 4]
-    _, labels = store.replay_sample(50, np.random.default_rng(0))
+    _, labels = replay(store, 50, 0)
     assert set(labels.tolist()) <= {3, 4} and len(labels) > 0
 
 
-def test_replay_sample_draws_accepted_drawings(store):
-    assert store.replay_sample(8, np.random.default_rng(0))[0].shape == (0, 28, 28)
+def test_replay_draws_accepted_drawings(store):
+    assert replay(store, 8, 0)[0].shape == (0, 28, 28)
     for i in range(30):
-        store.teach(STROKES, image(i), i % 10, counter_learn())
-    images, labels = store.replay_sample(8, np.random.default_rng(1))
+        teach(store, i, i % 10)
+    images, labels = replay(store, 8, 1)
     assert images.shape == (8, 28, 28) and labels.shape == (8,)
     # every sampled image is the one stored with its label
     np.testing.assert_array_equal(images[:, 0, 0] % 10, labels)
-    again = store.replay_sample(8, np.random.default_rng(1))
-    np.testing.assert_array_equal(again[1], labels)  # the injected generator decides
+    np.testing.assert_array_equal(replay(store, 8, 1)[1], labels)  # the generator decides
+
+
+def test_a_writers_drawings_state_and_forgetting(store):
+    assert store.writer_state("writer-one") is None
+    teach(store, 1, 3, predicted=3, writer="writer-one")
+    record = teach(store, 2, 4, predicted=9, accept=False, writer="writer-one")
+    teach(store, 3, 5, writer="writer-two")
+    assert record.writer.samples == 2 and record.writer.accuracy == 0.5
+    state = store.writer_state("writer-one")
+    assert (state.samples, state.accuracy) == (2, 0.5)
+    images, labels = store.writer_drawings("writer-one", 10)
+    assert labels.tolist() == [3, 4] and images[:, 0, 0].tolist() == [1, 2]
+    assert store.export_samples("writer-one")[1].tolist() == [3, 4]
+    newest, changed = store.changed_writers(0)
+    assert {w for w, _ in changed} == {"writer-one", "writer-two"}
+    assert store.changed_writers(newest) == (newest, [])
+    assert store.forget("writer-one") == 2
+    after, changed = store.changed_writers(newest)
+    assert after > newest and [w for w, _ in changed] == ["writer-one"]
+    assert store.writer_state("writer-one").samples == 0
+    assert store.writer_drawings("writer-one", 10)[1].tolist() == []
+    # the shared version the writer taught stays, and so does the other writer
+    assert store.latest_version() == 3 and store.writer_state("writer-two").samples == 1
+
+
+def test_the_least_recently_active_writers_are_forgotten_beyond_the_limit(tmp_path):
+    with SQLiteStore(tmp_path / "db.sqlite3", max_writers=3) as store:
+        store.seed(b"1", {}, 0.9, None)
+        for n in range(5):
+            teach(store, n, 1, writer=f"writer-{n:03d}")
+        kept = [n for n in range(5) if store.writer_state(f"writer-{n:03d}") is not None]
+        assert kept == [2, 3, 4]
+        assert store.writer_drawings("writer-000", 10)[1].tolist() == []
+
+
+def test_budgets_refill_and_report_the_one_spent(store):
+    budgets = [Budget("writer:w", per_hour=3600, burst=2), Budget("prefix:p", 3600, 10)]
+    seen = []
+
+    def spend(txn):
+        seen.append(txn.can_spend(budgets))
+        count = int(txn.weights().decode())
+        return TeachDecision("accepted", 1, 1, heldout=0.9, weights=str(count + 1).encode(),
+                             spend=tuple(b.key for b in budgets))
+
+    store.teach(request(), spend)
+    store.teach(request(), spend)
+    store.teach(request(), spend)
+    assert seen[:2] == [None, None] and seen[2] == budgets[0]  # the writer's two are spent
+
+
+def test_agreeing_sources_are_counted_by_prefix(store):
+    for i, source in enumerate(["10.0.0.0/24", "10.0.0.0/24", "10.0.1.0/24"]):
+        teach(store, i, 1, predicted=7, accept=False, status="pending", source=source)
+    teach(store, 9, 1, predicted=4, accept=False, status="pending", source="10.0.2.0/24")
+    counted = probe(store, lambda txn: [txn.agreeing_sources(7, 1, "10.0.9.0/24", 0.0),
+                                        txn.agreeing_sources(7, 1, "10.0.1.0/24", 0.0)])
+    assert counted == [2, 1]
+
+
+def test_drawings_over_the_retention_go_refused_first(tmp_path):
+    with SQLiteStore(tmp_path / "db.sqlite3", keep_drawings=4) as store:
+        store.seed(b"1", {}, 0.9, None)
+        teach(store, 0, 1)
+        teach(store, 1, 2, accept=False)
+        teach(store, 2, 3, accept=False, status="pending")
+        teach(store, 3, 4)
+        teach(store, 4, 5, accept=False)
+        teach(store, 5, 6)
+        assert [d["label"] for d in store.drawings()] == [1, 3, 4, 6]
+
+
+def test_rollback_makes_a_new_version_with_old_weights(store):
+    for i in range(3):
+        teach(store, i, i)
+    info = store.rollback(2)
+    assert info.version == 5 and info.parent == 4
+    assert store.load_version().weights == b"2" and store.latest_version() == 5
+    with pytest.raises(StoreError, match="does not exist"):
+        store.rollback(99)
+
+
+def test_a_full_database_is_unavailable_and_keeps_what_it_had(tmp_path):
+    with SQLiteStore(tmp_path / "db.sqlite3", max_bytes=400_000) as store:
+        store.seed(b"1", {}, 0.9, None)
+        with pytest.raises(Unavailable, match="full"):
+            for i in range(1000):
+                store.teach(request(i), lambda txn: TeachDecision(
+                    "accepted", 1, 1, heldout=0.9, weights=b"x" * 20_000))
+        kept = store.latest_version()
+        assert kept > 1 and store.load_version().weights == b"x" * 20_000
+        assert store.integrity_check() == "ok"
 
 
 def _fill_history(path, n: int) -> None:
@@ -199,9 +330,9 @@ def _fill_history(path, n: int) -> None:
     try:
         with connection:
             connection.executemany(
-                "INSERT INTO drawings (created, strokes, image, label, predicted, base_version,"
-                " version, status) VALUES (0, '[]', ?, ?, ?, 1, 1, 'accepted')",
-                [(image(i).tobytes(), i % 10, i % 10) for i in range(n)],
+                "INSERT INTO drawings (created, strokes, image, label, predicted, seen, "
+                "base_version, version, status) VALUES (0, '[]', ?, ?, ?, ?, 1, 1, 'accepted')",
+                [(image(i).tobytes(), i % 10, i % 10, i % 10) for i in range(n)],
             )
     finally:
         connection.close()
@@ -216,18 +347,21 @@ def _instructions(store: SQLiteStore, k: int) -> int:
         steps += 1
         return 0
 
-    with store._pool.connection() as connection:
+    with store._connection() as connection:
+        connection.execute("BEGIN")
+        transaction = _Transaction(store, connection, store.version_info(), None)
         connection.set_progress_handler(tick, 1)
         try:
-            store._replay(connection, k, np.random.default_rng(3))
+            transaction.replay(k, np.random.default_rng(3))
         finally:
             connection.set_progress_handler(None, 1)
+            connection.execute("COMMIT")
     return steps
 
 
 def test_replay_cost_does_not_grow_with_history(store, tmp_path):
     plan = " ".join(store.replay_query_plan())
-    assert "INTEGER PRIMARY KEY" in plan and "SCAN" not in plan
+    assert "SEARCH" in plan and "SCAN" not in plan  # one index lookup per candidate id
     _fill_history(store.path, 200)
     small = _instructions(store, 16)
     _fill_history(store.path, 20_000)
@@ -244,14 +378,14 @@ def _teach_worker(path: str, n: int, barrier) -> None:
     barrier.wait(timeout=60)
     with SQLiteStore(path, keep=100) as store:
         for i in range(n):
-            store.teach(STROKES, image(i), i % 10, counter_learn(predicted=i % 10))
+            teach(store, i, i % 10, predicted=i % 10)
 
 
 def _seed_worker(path: str, barrier, results) -> None:
     """Child process: open a fresh store at the same moment as the others and seed it."""
     barrier.wait(timeout=60)
     with SQLiteStore(path) as store:
-        _, seeded = store.seed(f"seed-{os.getpid()}".encode(), {}, 0.9)
+        _, seeded = store.seed(f"seed-{os.getpid()}".encode(), {}, 0.9, None)
     results.put(seeded)
 
 
@@ -278,14 +412,14 @@ def test_concurrent_first_starts_seed_exactly_once(tmp_path):
     results.close()
     assert sorted(outcomes) == [False, False, False, True]
     with SQLiteStore(path) as store:
-        assert store.version_numbers() == [1]
+        assert [v["version"] for v in store.versions()] == [1]
 
 
 @pytest.mark.slow
 def test_concurrent_teaches_from_two_processes_lose_nothing(tmp_path):
     path = str(tmp_path / "db.sqlite3")
     with SQLiteStore(path, keep=100) as store:
-        store.seed(b"1", {}, 0.9)
+        store.seed(b"1", {}, 0.9, None)
     n = 25
     barrier = multiprocessing.get_context("spawn").Barrier(2)
     _run_processes(_teach_worker, lambda i: (path, n, barrier), 2)
@@ -305,7 +439,7 @@ CRASH_CHILD = textwrap.dedent(
     """
     import hashlib, sys
     import numpy as np
-    from webapp.store import LearnDecision
+    from webapp.store import TeachDecision, TeachRequest
     from webapp.store.sqlite import SQLiteStore
 
     path, seed = sys.argv[1], int(sys.argv[2])
@@ -319,8 +453,9 @@ CRASH_CHILD = textwrap.dedent(
             # a blob of random size, so the kill may land while pages are written
             body = rng.bytes(int(rng.integers(1, 3_000_000)))
             weights = b"%d:" % version + body + hashlib.sha256(body).digest()
-            return LearnDecision(True, 7, 0.9, weights, {"version": version})
-        record = store.teach([[[0, 0], [1, 1]]], image, 7, learn)
+            return TeachDecision("accepted", 7, 7, heldout=0.9, weights=weights,
+                                 metadata={"version": version})
+        record = store.teach(TeachRequest([[[0, 0], [1, 1]]], image, 7), learn)
         print("ack", record.version, flush=True)
     """
 )
@@ -338,7 +473,7 @@ def _check_blob(weights: bytes, version: int) -> None:
 def test_kill_9_during_teaches_leaves_a_readable_store(tmp_path):
     path = str(tmp_path / "db.sqlite3")
     with SQLiteStore(path, keep=1000) as store:
-        store.seed(b"1:" + b"" + hashlib.sha256(b"").digest(), {}, 0.9)
+        store.seed(b"1:" + b"" + hashlib.sha256(b"").digest(), {}, 0.9, None)
     rng = np.random.default_rng(42)
     acknowledged: list[int] = []
     for round_ in range(10):
@@ -364,7 +499,8 @@ def test_kill_9_during_teaches_leaves_a_readable_store(tmp_path):
             _check_blob(latest.weights, latest.version)
             assert latest.version >= max(acknowledged, default=1)
             # every version and drawing is there, each version whole
-            assert store.version_numbers() == list(range(1, latest.version + 1))
+            assert sorted(v["version"] for v in store.versions()) == list(
+                range(1, latest.version + 1))
             for version in acknowledged[-3:]:
                 _check_blob(store.load_version(version).weights, version)
             drawings = store.drawings()

@@ -15,6 +15,7 @@ apps side by side.
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import logging
 import os
 import threading
@@ -36,10 +37,11 @@ log = logging.getLogger(__name__)
 class Runtime:
     """What one app owns while it runs: the model hub, its batcher, open sessions, limits."""
 
-    def __init__(self, hub, predictor, limits):
+    def __init__(self, hub, predictor, limits, prefix_bits: int = 24):
         self.hub = hub
         self.predictor = predictor  # the Batcher every prediction goes through
         self.limits = limits
+        self.prefix_bits = prefix_bits
         self.sessions: set = set()
         self.lock = threading.Condition()
         self.closing = False
@@ -47,6 +49,20 @@ class Runtime:
 
     def __repr__(self) -> str:
         return f"Runtime(hub={self.hub!r}, sessions={len(self.sessions)}, closing={self.closing})"
+
+    def predict(self, image, writer: str | None = None):
+        """The Prediction for a float32 (28, 28) image (with the writer's memory), batched
+        with whatever other connections wait for."""
+        return self.predictor.predict((image, writer))
+
+    def source(self, address: str) -> str:
+        """The network prefix of a client address (IPv4 /prefix_bits, IPv6 /48)."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        bits = self.prefix_bits if ip.version == 4 else min(128, 2 * self.prefix_bits)
+        return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
     def add_session(self, session) -> bool:
         """Register an open session; False if the app is shutting down."""
@@ -131,11 +147,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     os.makedirs(app.instance_path, exist_ok=True)
 
+    from network.online.guard import Limits
     from webapp import api, live
     from webapp.backpressure import meter_websockets
     from webapp.batching import Batcher
-    from webapp.hub import ModelHub
+    from webapp.hub import ModelHub, Policy
     from webapp.limits import RateLimits
+    from webapp.store import open_store
 
     # Unread input per socket: two of the largest messages, so a whole one always fits.
     app.wsgi_app = meter_websockets(app.wsgi_app, window=2 * app.config["MAX_MESSAGE_BYTES"],
@@ -146,13 +164,29 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
-    options = {"guard_drop": app.config["GUARD_DROP"], "guard_step": app.config["GUARD_STEP"],
-               "teach_queue": app.config["TEACH_QUEUE"]}
-    if app.config["INITIAL_MODEL"]:
-        options["initial_model"] = app.config["INITIAL_MODEL"]
-    hub = ModelHub.from_instance(app.instance_path, **options)
-    predictor = Batcher(hub.predict_many, app.config["PREDICT_BATCH"])
-    runtime = Runtime(hub, predictor, RateLimits(app.config))
+    config = app.config
+    policy = Policy(
+        limits=Limits(step=config["GUARD_STEP"], drop=config["GUARD_DROP"],
+                      drawn=config["GUARD_CLASS_DROP"], unsure=config["GUARD_UNSURE_DROP"],
+                      ece=config["GUARD_ECE_RISE"]),
+        agree_sources=config["AGREE_SOURCES"], agree_confidence=config["AGREE_CONFIDENCE"],
+        agree_hours=config["AGREE_HOURS"],
+        per_hour=config["SHARED_TEACHES_PER_HOUR"],
+        burst=max(1.0, config["SHARED_TEACHES_PER_HOUR"] / 3),
+        prefix_per_hour=config["SHARED_TEACHES_PER_HOUR_PER_PREFIX"],
+        prefix_burst=max(1.0, config["SHARED_TEACHES_PER_HOUR_PER_PREFIX"] / 4),
+        budgets=config["RATE_LIMITS"])
+    store = open_store(config, app.instance_path)
+    try:
+        hub = ModelHub(store, policy=policy, teach_queue=config["TEACH_QUEUE"],
+                       initial_model=config["INITIAL_MODEL"])
+    except BaseException:
+        store.close()
+        raise
+    predictor = Batcher(lambda items: hub.predict_many([image for image, _ in items],
+                                                       [writer for _, writer in items]),
+                        app.config["PREDICT_BATCH"])
+    runtime = Runtime(hub, predictor, RateLimits(app.config), app.config["PREFIX_BITS"])
     app.extensions["inkling"] = runtime
     hub.start()
     # For servers without gunicorn's hooks (flask run, tests): close sockets at exit.

@@ -24,7 +24,7 @@ from network.ink.pixels import to_float
 from network.ink.render import render
 from webapp import get_hub, get_runtime
 from webapp.live import prediction_fields
-from webapp.protocol import Limits, ProtocolError, parse_predict_body
+from webapp.protocol import Limits, ProtocolError, parse_predict_body, parse_writer
 
 bp = Blueprint("api", __name__)
 
@@ -100,12 +100,10 @@ def predict():
     if not runtime.limits.allow_predict(request.remote_addr or "?"):
         return error_response("rate_limited", "Too many predictions; slow down.", 429)
     body = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
-    kind, value = parse_predict_body(body, Limits.from_config(current_app.config))
-    if kind == "strokes":
-        image = render(value)
-    else:
-        image = to_float(value)
-    return {"type": "prediction", "seq": None, **prediction_fields(runtime, image)}
+    parsed = parse_predict_body(body, Limits.from_config(current_app.config))
+    image = render(parsed.strokes) if parsed.strokes is not None else to_float(parsed.image)
+    return {"type": "prediction", "seq": None,
+            **prediction_fields(runtime, image, parsed.writer)}
 
 
 @bp.get("/api/model")
@@ -116,9 +114,12 @@ def model():
 
 @bp.get("/api/samples.npz")
 def samples():
-    """Every accepted taught drawing: images uint8 (N, 28, 28) and labels, as .npz."""
+    """Accepted taught drawings (or one writer's: ?writer=ID) as .npz: images and labels."""
+    writer = request.args.get("writer")
+    if writer is not None:
+        writer = parse_writer(writer)
     return Response(
-        get_hub().samples_npz(),
+        get_hub().samples_npz(writer),
         mimetype="application/octet-stream",
         headers={"Content-Disposition": 'attachment; filename="inkling-samples.npz"'},
     )

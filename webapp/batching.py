@@ -17,27 +17,25 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 log = logging.getLogger(__name__)
 
 
 class _Slot:
     """One waiting request: its image, and its answer once the batch has run."""
 
-    __slots__ = ("image", "answer", "error", "done")
+    __slots__ = ("item", "answer", "error", "done")
 
-    def __init__(self, image: np.ndarray):
-        self.image = image
+    def __init__(self, item):
+        self.item = item
         self.answer = None
         self.error: BaseException | None = None
         self.done = threading.Event()
 
 
 class Batcher:
-    """Runs ``predict_many(images)`` for every image waiting, at most ``max_batch`` at once."""
+    """Runs ``predict_many(items)`` for every item waiting, at most ``max_batch`` at once."""
 
-    def __init__(self, predict_many: Callable[[Sequence[np.ndarray]], list], max_batch: int):
+    def __init__(self, predict_many: Callable[[Sequence], list], max_batch: int):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.predict_many = predict_many
@@ -51,9 +49,9 @@ class Batcher:
     def __repr__(self) -> str:
         return f"Batcher(max_batch={self.max_batch}, waiting={len(self._waiting)})"
 
-    def predict(self, image: np.ndarray):
-        """Return the answer for one image (float32 (28, 28)); waits for its batch."""
-        slot = _Slot(image)
+    def predict(self, item):
+        """Return the answer for one item (an image and whose it is); waits for its batch."""
+        slot = _Slot(item)
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the batcher has stopped")
@@ -74,7 +72,7 @@ class Batcher:
                 batch = self._waiting[:self.max_batch]
                 del self._waiting[:self.max_batch]
             try:
-                answers = self.predict_many([slot.image for slot in batch])
+                answers = self.predict_many([slot.item for slot in batch])
             except Exception as error:  # a bug costs this batch its answers, not the thread
                 log.exception("a batch of %d predictions failed", len(batch))
                 answers = [None] * len(batch)

@@ -4,18 +4,24 @@ Who does what, and on which thread:
 
 - *Predictions* (the batcher, or any caller) read the live snapshot: a model that is
   never mutated, so no lock is taken (inference leaves no state in the layers) and a
-  prediction never waits for SQL or for a teach.
+  prediction never waits for the database or a teach.  A writer's predictions mix in
+  their personal memory (``network.online.personal``).
 - *Teaches* run on the hub's teacher, one native thread (``webapp.blocking``): a teach
   never stalls the worker's event loop, and one worker's teaches run one at a time.  At
-  most ``teach_queue`` may wait; more are refused at once (``Busy``).  The teach step
-  reads top to bottom: catch up with the newest version, learn, guard, record.
-- *The follower*, a second native thread, looks for other workers' versions every
-  ``follow_interval`` seconds and makes them live.  Sockets notice a new version by
-  comparing ``hub.version`` with the one they last told their client.
+  most ``teach_queue`` may wait; more are refused at once (``Busy``).
+- *The follower*, a second native thread, waits for other workers' versions and
+  writers' changes (``Store.wait_for_change``) and makes them live here.
 
-Two small locks: ``_swap``, because the teacher and the follower both make snapshots
-live and a version must never be replaced by an older one; ``_count``, which guards the
-number of teaches waiting.
+The teach step, one transaction, reads top to bottom: catch up with the newest shared
+version; the writer's memory learns the drawing at once (it affects no one else); the
+shared model learns it only if the writer, the address and its network prefix have
+budget left, if it does not contradict a confident shared model unless other sources
+agree, and if the guard (``network.online.guard``) finds the new version no worse;
+then everything is recorded.  Sockets notice a new version by comparing
+``hub.version`` with the one they last told their client.
+
+Two locks: ``_swap`` (the teacher and the follower both make snapshots live, and a
+version must never be replaced by an older one) and ``_count`` (the teaches waiting).
 """
 
 from __future__ import annotations
@@ -24,17 +30,32 @@ import io
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from network import pretrained
+from network.nn.losses import softmax
 from network.nn.model import Sequential, load_model
+from network.online.features import forward, head_start
+from network.online.guard import Checks, Limits, verdict
 from network.online.learner import OnlineLearner
+from network.online.personal import Memory, hidden_end
 
-from .blocking import native_executor, native_sleep, start_native_thread
-from .store import DEFAULT_KEEP, LearnDecision, Store, StoreError, TeachTransaction, VersionInfo
+from .blocking import native_executor, start_native_thread
+from .memories import Memories
+from .store import (
+    DEFAULT_KEEP,
+    Budget,
+    Store,
+    StoreError,
+    TeachDecision,
+    TeachRequest,
+    TeachTransaction,
+    VersionInfo,
+)
 from .store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -45,13 +66,29 @@ class Busy(Exception):
 
 
 @dataclass(frozen=True)
+class Policy:
+    """How strict the shared model is (see the module docstring); from the settings."""
+
+    limits: Limits = Limits()
+    agree_sources: int = 3  # sources needed before a contradiction reaches the shared model
+    agree_confidence: float = 0.9  # a shared answer this sure is "confident"
+    agree_hours: float = 24.0
+    per_hour: float = 60.0  # shared teaches per writer and per address (budgets)
+    burst: float = 20.0
+    prefix_per_hour: float = 240.0
+    prefix_burst: float = 60.0
+    budgets: bool = True
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """The model's answer for one image."""
+    """The model's answer for one image (with the writer's memory when there is one)."""
 
     probabilities: np.ndarray = field(repr=False)  # (10,) float64, sums to 1
     digit: int
     confidence: float
     model_version: int
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,12 +96,18 @@ class TeachOutcome:
     """What a teach did, after its commit."""
 
     label: int
-    predicted: int  # the model's answer before the teach
+    predicted: int  # the shared model's answer before the teach
     model_version: int
     accuracy: dict  # {"heldout": float | None, "taught": float | None}
-    samples: int  # accepted taught drawings
-    accepted: bool
-    reason: str | None = None  # why it was set aside, in a sentence a person understands
+    samples: int  # accepted taught drawings (shared)
+    status: str  # the shared model's: accepted, pending or refused
+    reason: str | None  # why not accepted, in a sentence a person understands
+    after: dict  # {"digit", "confidence"}: what the writer's predictions say now
+    writer: dict | None  # {"samples", "accuracy"} of the writer, if any
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
 
 
 @dataclass(frozen=True)
@@ -80,8 +123,7 @@ def describe_architecture(model: Sequential) -> str:
     """Return a short readable architecture, e.g. 'Conv2D 1->32 3x3 | ... | Dense 128->10'."""
     parts = []
     for layer in model.layers:
-        config = layer.config()
-        name = type(layer).__name__
+        config, name = layer.config(), type(layer).__name__
         if name == "Conv2D":
             parts.append(f"Conv2D {config['c_in']}->{config['c_out']} "
                          f"{config['kernel']}x{config['kernel']}")
@@ -94,17 +136,11 @@ def describe_architecture(model: Sequential) -> str:
 
 def snapshot(model: Sequential, info: VersionInfo, taught: float | None, samples: int) -> Snapshot:
     """The snapshot of a version, its facts computed once."""
-    facts = {
-        "version": info.version,
-        "architecture": describe_architecture(model),
-        "parameters": model.n_parameters,
-        "accuracy": {"heldout": info.heldout, "taught": taught},
-        "samples": samples,
-        "temperature": model.temperature,
-        "created": info.created,
-        "parent": info.parent,
-        "layers": model.architecture(),
-    }
+    facts = {"version": info.version, "architecture": describe_architecture(model),
+             "parameters": model.n_parameters,
+             "accuracy": {"heldout": info.heldout, "taught": taught}, "samples": samples,
+             "temperature": model.temperature, "created": info.created,
+             "parent": info.parent, "layers": model.architecture()}
     return Snapshot(model, info.version, facts)
 
 
@@ -114,31 +150,31 @@ class ModelHub:
     The hub owns the store it is given and closes it in :meth:`close`.
     """
 
-    def __init__(self, store: Store, *, guard_drop: float = 2.0, guard_step: float = 0.5,
-                 seed: int | None = None, follow_interval: float = 0.25, teach_queue: int = 16,
-                 learner: OnlineLearner | None = None,
+    def __init__(self, store: Store, *, policy: Policy = Policy(), seed: int | None = None,
+                 follow_interval: float = 0.25, teach_queue: int = 16,
+                 personal_capacity: int = 100, learner: OnlineLearner | None = None,
                  initial_model: Sequential | str | os.PathLike | None = None) -> None:
-        if guard_drop < 0 or guard_step < 0:
-            raise ValueError(f"guard_drop and guard_step must be >= 0 points, "
-                             f"got {guard_drop} and {guard_step}")
         if follow_interval <= 0 or teach_queue < 1:
             raise ValueError("follow_interval must be > 0 and teach_queue >= 1")
         self.store = store
-        self.guard_drop = float(guard_drop)
-        self.guard_step = float(guard_step)
+        self.policy = policy
         self.follow_interval = float(follow_interval)
-        self.rng = np.random.default_rng(seed)
-        self.learner = learner if learner is not None else OnlineLearner.from_subset(rng=self.rng)
-        self.store_error: str | None = None  # why the follower cannot read the store, if so
-
         self.teach_queue = teach_queue
+        self.personal_capacity = personal_capacity
+        self.rng = np.random.default_rng(seed)
+        self.learner = learner if learner is not None else OnlineLearner.from_subset(
+            rng=self.rng, not_sure_below=pretrained.NOT_SURE_BELOW)
+        self.memories = Memories()
+        self.store_error: str | None = None  # why the follower cannot read the store, if so
         self.teaches_waiting = 0  # submitted to the teacher and not yet answered
+
         self._swap = threading.Lock()
         self._count = threading.Lock()
         self._teacher = native_executor()
         self._started = False
         self._followed = threading.Event()  # set when the follower has stopped
         self._stopping = False
+        self._writer_revision = 0
 
         if store.latest_version() is None:
             self._seed(initial_model)
@@ -147,7 +183,7 @@ class ModelHub:
     @classmethod
     def from_instance(cls, instance_path: str | os.PathLike, *, keep: int = DEFAULT_KEEP,
                       **options: Any) -> ModelHub:
-        """Open the store in an instance folder (created if needed), seeding it on first start."""
+        """Open the SQLite store in an instance folder, seeding it on first start."""
         store = SQLiteStore.in_folder(instance_path, keep=keep)
         try:
             return cls(store, **options)
@@ -156,8 +192,7 @@ class ModelHub:
             raise
 
     def __repr__(self) -> str:
-        return (f"ModelHub(version={self._live.version}, store={self.store!r}, "
-                f"guard_drop={self.guard_drop}, guard_step={self.guard_step})")
+        return f"ModelHub(version={self._live.version}, store={self.store!r})"
 
     # -- the live version -----------------------------------------------------------
     @property
@@ -183,8 +218,9 @@ class ModelHub:
         else:
             path = initial_model if initial_model is not None else pretrained.CNN
             model, origin = load_model(path), os.fspath(path)
-        heldout = self.learner.heldout_accuracy(model)
-        self.store.seed(model.to_bytes(), {"seeded_from": origin, "heldout": heldout}, heldout)
+        checks = self.learner.checks(model)
+        self.store.seed(model.to_bytes(), {"seeded_from": origin}, checks.heldout,
+                        checks.to_json())
 
     def _load(self, version: int | None) -> Snapshot:
         """Read a version (None = newest) and its facts from the store."""
@@ -212,94 +248,186 @@ class ModelHub:
         return self._adopt(candidate)
 
     # -- predicting -----------------------------------------------------------------
-    def predict_many(self, images) -> list[Prediction]:
-        """Classify float32 (28, 28) images in [0, 1] in one forward pass of the live model."""
+    def predict_many(self, images, writers=None) -> list[Prediction]:
+        """Classify float32 (28, 28) images in one forward pass of the live model; where
+        ``writers`` names a writer with a memory, their memory votes too."""
         live = self._live
-        probabilities = live.model.predict_proba(np.stack(images)).astype(np.float64)
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        digits = probabilities.argmax(axis=1)
-        return [Prediction(p, int(d), float(p[d]), live.version)
-                for p, d in zip(probabilities, digits, strict=True)]
+        model, end = live.model, hidden_end(live.model)
+        h = forward(model.layers[:end], np.stack(images).astype(np.float32))
+        shared = softmax(forward(model.layers[end:], h).astype(np.float64) / model.temperature)
+        out = []
+        for i, p in enumerate(shared):
+            memory = self.memories.get(writers[i]) if writers and writers[i] else None
+            if memory is not None and len(memory):
+                unit = h[i] / (np.linalg.norm(h[i]) + 1e-6)
+                p = memory.mix(model, live.version, unit, p)
+            digit = int(p.argmax())
+            out.append(Prediction(p, digit, float(p[digit]), live.version,
+                                  memory is not None and len(memory) > 0))
+        return out
 
-    def predict(self, image: np.ndarray) -> Prediction:
+    def predict(self, image: np.ndarray, writer: str | None = None) -> Prediction:
         """Classify one float32 (28, 28) image in [0, 1] with the live model."""
-        return self.predict_many([image])[0]
+        return self.predict_many([image], [writer])[0]
+
+    # -- writers ----------------------------------------------------------------------
+    def prepare(self, writer: str) -> None:
+        """Load the writer's memory in the background if this worker has none."""
+        if self.memories.get(writer) is None:
+            self._teacher.submit(self.memories.load, writer, self._build_memory)
+
+    def _build_memory(self, writer: str) -> tuple[int, Memory] | None:
+        """(revision, memory) of a writer from the store, or None for an unknown writer."""
+        state = self.store.writer_state(writer)
+        if state is None:
+            return None
+        images, labels = self.store.writer_drawings(writer, self.personal_capacity)
+        trunk = self.learner.features(self._live.model, images)
+        return state.revision, Memory(trunk, labels, self.personal_capacity)
+
+    def writer_info(self, writer: str) -> dict:
+        """{"samples", "accuracy"} of a writer (0 and None for a new one)."""
+        state = self._teacher.submit(self.store.writer_state, writer).result()
+        if state is None:
+            return {"samples": 0, "accuracy": None}
+        return {"samples": state.samples, "accuracy": state.accuracy}
+
+    def forget(self, writer: str) -> int:
+        """Delete the writer's drawings and memory everywhere; return how many drawings."""
+        deleted = self._teacher.submit(self.store.forget, writer).result()
+        self.memories.drop(writer)
+        return deleted
 
     # -- teaching -------------------------------------------------------------------
-    def teach(self, strokes: Any, pixels: np.ndarray, label: int) -> TeachOutcome:
-        """Learn that the drawing (uint8 (28, 28) pixels) is the digit label; return after
-        the commit.  Raises Busy when ``teach_queue`` teaches already wait.
+    def teach(self, request: TeachRequest) -> TeachOutcome:
+        """Learn the drawing: the writer's memory at once, the shared model if the policy
+        allows; return after the commit.  Raises Busy when ``teach_queue`` teaches wait.
 
-        Trusted input: ``label`` is an int 0..9 (``webapp.protocol`` checks it at the edge).
+        Trusted input: ``request`` was made from checked values (``webapp.protocol``).
         """
         with self._count:
             if self.teaches_waiting >= self.teach_queue:
                 raise Busy("too many teaches are waiting on this server")
             self.teaches_waiting += 1
         try:
-            return self._teacher.submit(self._teach, strokes, pixels, label).result()
+            return self._teacher.submit(self._teach, request).result()
         finally:
             with self._count:
                 self.teaches_waiting -= 1
 
-    def _teach(self, strokes: Any, pixels: np.ndarray, label: int) -> TeachOutcome:
-        """The teach step, on the teacher thread: catch up, learn, guard, record."""
+    def _teach(self, request: TeachRequest) -> TeachOutcome:
+        """The teach step, on the teacher thread: one transaction (see the module doc)."""
+        writer = request.writer
+        memory = self._memory_now(writer) if writer else None
         made: dict[str, Any] = {}
 
-        def learn(txn: TeachTransaction) -> LearnDecision:
+        def step(txn: TeachTransaction) -> TeachDecision:
             # Catch up: learn from the newest version, which another worker may have made.
             live = self._live
-            base = live.model if live.version == txn.base.version \
+            model = live.model if live.version == txn.base.version \
                 else Sequential.from_bytes(txn.weights())
-            replay_x, replay_y = txn.replay(self.learner.taught, self.rng)
-            result = self.learner.teach(base, pixels, label, replay_x, replay_y)
-            reason = self._guard(label, txn.base.heldout, txn.best_heldout(), result.heldout)
-            if reason is not None:
-                return LearnDecision(accepted=False, predicted=result.predicted, reason=reason)
-            metadata = {"label": label, "predicted": result.predicted,
-                        "loss": result.loss, "learner": self.learner.config()}
-            made["model"] = result.model
-            return LearnDecision(accepted=True, predicted=result.predicted,
-                                 heldout=result.heldout, weights=result.model.to_bytes(),
-                                 metadata=metadata)
+            trunk = self.learner.features(model, request.pixels)
+            h = forward(model.layers[head_start(model):hidden_end(model)], trunk)
+            shared = softmax(forward(model.layers[hidden_end(model):], h).astype(np.float64)
+                             / model.temperature)[0]
+            predicted = int(shared.argmax())
+            seen = predicted
+            if memory is not None and len(memory):
+                unit = (h / (np.linalg.norm(h) + 1e-6))[0]
+                seen = int(memory.mix(model, txn.base.version, unit, shared).argmax())
+            made["trunk"], made["model"] = trunk[0], model
+            decision, made["new"] = self._shared_step(txn, model, request, shared, predicted,
+                                                      seen)
+            return decision
 
-        record = self.store.teach(strokes, pixels, label, learn)
+        record = self.store.teach(request, step)
+        model = made["model"]
         if record.accepted:
+            model = made["new"]
             info = VersionInfo(record.version, record.created, {}, record.heldout,
-                               record.base_version)
-            self._adopt(snapshot(made["model"], info, record.taught, record.samples))
+                               record.base_version, record.checks)
+            self._adopt(snapshot(model, info, record.taught, record.samples))
         else:
             self.sync()  # it may have caught up with another worker's version
-        return TeachOutcome(label=label, predicted=record.predicted,
-                            model_version=record.version,
-                            accuracy={"heldout": record.heldout, "taught": record.taught},
-                            samples=record.samples, accepted=record.accepted,
-                            reason=record.reason)
+        if writer is not None and record.writer is not None:
+            memory = (memory or Memory(np.zeros((0, made["trunk"].size)), [],
+                                       self.personal_capacity)).added(made["trunk"],
+                                                                      request.label)
+            self.memories.put(writer, record.writer.revision, memory)
+        after = self._after(model, record.version, made["trunk"], memory)
+        return TeachOutcome(
+            label=request.label, predicted=record.predicted, model_version=record.version,
+            accuracy={"heldout": record.heldout, "taught": record.taught},
+            samples=record.samples, status=record.status, reason=record.reason, after=after,
+            writer=None if record.writer is None else {"samples": record.writer.samples,
+                                                       "accuracy": record.writer.accuracy})
 
-    def _guard(self, label: int, base: float | None, best: float | None,
-               heldout: float) -> str | None:
-        """Why the new version must not be kept (held-out accuracy), or None to keep it.
+    def _shared_step(self, txn: TeachTransaction, model: Sequential, request: TeachRequest,
+                     shared: np.ndarray, predicted: int,
+                     seen: int) -> tuple[TeachDecision, Sequential | None]:
+        """Budgets, agreement, learning and the guard: the shared model's part of a teach;
+        returns the decision and the new model (None unless accepted)."""
+        policy, label = self.policy, request.label
+        budgets = []
+        if policy.budgets:
+            for kind, key in (("writer", request.writer), ("address", request.address)):
+                if key:
+                    budgets.append(Budget(f"{kind}:{key}", policy.per_hour, policy.burst))
+            if request.source:
+                budgets.append(Budget(f"prefix:{request.source}", policy.prefix_per_hour,
+                                      policy.prefix_burst))
+            spent = txn.can_spend(budgets)
+            if spent is not None:
+                who = spent.key.split(":")[0]
+                return TeachDecision(
+                    "refused", predicted, seen,
+                    f"Everyone's model has learned all it takes from this {who} for now "
+                    f"(at most {spent.per_hour:g} drawings an hour); it will listen again "
+                    "soon."), None
+        if predicted != label and shared[predicted] >= policy.agree_confidence:
+            since = time.time() - policy.agree_hours * 3600
+            others = txn.agreeing_sources(predicted, label, request.source, since)
+            if others + 1 < policy.agree_sources:
+                return TeachDecision(
+                    "pending", predicted, seen,
+                    f"Everyone's model is sure this is a {predicted}, so it waits until "
+                    f"people elsewhere teach such drawings as {label}s too."), None
+        replay_x, replay_y = txn.replay(self.learner.taught, self.rng)
+        result = self.learner.teach(model, request.pixels, label, replay_x, replay_y)
+        base = Checks.from_json(txn.base.checks) or self.learner.checks(model)
+        reason = verdict(label, result.checks, base, txn.best_heldout(),
+                         Checks.from_json(txn.reference), policy.limits)
+        if reason is not None:
+            return TeachDecision("refused", predicted, seen,
+                                 f"Everyone's model set this drawing aside: {reason}"), None
+        return TeachDecision(
+            "accepted", predicted, seen, heldout=result.checks.heldout,
+            checks=result.checks.to_json(), weights=result.model.to_bytes(),
+            metadata={"label": label, "predicted": predicted, "loss": result.loss,
+                      "learner": self.learner.config()},
+            spend=tuple(b.key for b in budgets)), result.model
 
-        Honest teaches move held-out accuracy by a tenth of a point at most, while a
-        wrong label on a clear digit often costs a point or more: one teach may cost at
-        most ``guard_step`` points, and no version may fall ``guard_drop`` points below
-        the best recent one.  Exactly at a margin is allowed (1e-9 absorbs rounding).
-        """
-        if base is not None and heldout < base - self.guard_step / 100.0 - 1e-9:
-            return (f"This drawing was set aside: learning it as a {label} would lower "
-                    f"accuracy on held-out digits from {100 * base:.1f}% to "
-                    f"{100 * heldout:.1f}% in one step, more than {self.guard_step:g} points. "
-                    f"If it really is a {label}, try drawing it more clearly.")
-        if best is not None and heldout < best - self.guard_drop / 100.0 - 1e-9:
-            return (f"This drawing was set aside: learning it as a {label} would lower "
-                    f"accuracy on held-out digits to {100 * heldout:.1f}%, more than "
-                    f"{self.guard_drop:g} points below the best recent version "
-                    f"({100 * best:.1f}%).")
-        return None
+    def _after(self, model: Sequential, version: int, trunk: np.ndarray,
+               memory: Memory | None) -> dict:
+        """What the writer's predictions say of the taught drawing now."""
+        h = forward(model.layers[head_start(model):hidden_end(model)], trunk[None])
+        p = softmax(forward(model.layers[hidden_end(model):], h).astype(np.float64)
+                    / model.temperature)[0]
+        if memory is not None and len(memory):
+            p = memory.mix(model, version, (h / (np.linalg.norm(h) + 1e-6))[0], p)
+        return {"digit": int(p.argmax()), "confidence": round(float(p.max()), 6)}
 
-    def samples_npz(self) -> bytes:
-        """Every accepted taught drawing as .npz bytes: images uint8 (N,28,28), labels uint8."""
-        images, labels = self._teacher.submit(self.store.export_samples).result()
+    def _memory_now(self, writer: str) -> Memory | None:
+        """The writer's memory, loaded now if this worker has none (teacher thread)."""
+        memory = self.memories.get(writer)
+        if memory is None:
+            self.memories.load(writer, self._build_memory)
+            memory = self.memories.get(writer)
+        return memory
+
+    def samples_npz(self, writer: str | None = None) -> bytes:
+        """Accepted drawings (or one writer's) as .npz bytes: images uint8 (N,28,28), labels."""
+        images, labels = self._teacher.submit(self.store.export_samples, writer).result()
         buffer = io.BytesIO()
         np.savez_compressed(buffer, images=images, labels=labels)
         return buffer.getvalue()
@@ -314,7 +442,7 @@ class ModelHub:
         return self
 
     def _warm_up(self) -> None:
-        # The first teach would otherwise compute the anchors' trunk features.
+        # The first teach would otherwise compute the guard sets' trunk features.
         try:
             self.learner.warm_up(self._live.model)
         except Exception:  # only an optimisation: a teach computes what it needs
@@ -322,24 +450,30 @@ class ModelHub:
 
     def _follow(self) -> None:
         try:
-            self._follow_until_stopped()
+            while not self._stopping:
+                self._follow_once()
         finally:
             self._followed.set()
 
-    def _follow_until_stopped(self) -> None:
-        while not self._stopping:
-            native_sleep(self.follow_interval)
-            try:
-                self.sync()
-                error = None
-            except Exception as exc:  # the store is briefly unreadable: try again next tick
-                error = f"{type(exc).__name__}: {exc}"
-            if error != self.store_error:  # say it once per change of state
-                if error:
-                    log.error("cannot follow the store's versions: %s", error)
-                else:
-                    log.info("following the store's versions again")
-                self.store_error = error
+    def _follow_once(self) -> None:
+        try:
+            self.store.wait_for_change(self.follow_interval)
+            if self._stopping:
+                return
+            self.sync()
+            newest, changed = self.store.changed_writers(self._writer_revision)
+            for writer in self.memories.stale(changed):
+                self.memories.load(writer, self._build_memory)
+            self._writer_revision = newest
+            error = None
+        except Exception as exc:  # the store is briefly unreadable: try again next tick
+            error = f"{type(exc).__name__}: {exc}"
+        if error != self.store_error:  # say it once per change of state
+            if error:
+                log.error("cannot follow the store: %s", error)
+            else:
+                log.info("following the store again")
+            self.store_error = error
 
     def close(self) -> None:
         """Stop following, finish the queued teaches, close the store (idempotent)."""
@@ -354,3 +488,4 @@ class ModelHub:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+

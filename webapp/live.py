@@ -43,14 +43,16 @@ from webapp.protocol import (
     INK_MESSAGES,
     Clear,
     End,
+    Forget,
     Ink,
     Limits,
     ProtocolError,
     Stroke,
-    Teach,
     Undo,
     parse_message,
+    parse_writer,
 )
+from webapp.store import TeachRequest
 
 PROTOCOL = 1
 """Protocol version announced in ``hello``."""
@@ -71,21 +73,28 @@ sock = Sock()
 _NO_INK_CHANGE = object()  # a turn's pending seq before any ink message (seq may be None)
 
 
-def prediction_fields(runtime, image: np.ndarray) -> dict:
+def prediction_fields(runtime, image: np.ndarray, writer: str | None = None) -> dict:
     """The prediction fields for a float32 (28, 28) image; nulls for an empty one.
 
     The network is shown the image quantised to uint8, exactly the pixels sent back in
-    ``image`` (and stored by a teach), so "what the network saw" is literally true.
+    ``image`` (and stored by a teach), so "what the network saw" is literally true.  For
+    a writer, ``personal`` says whether their own drawings took part.
     """
     pixels = to_uint8(image)
     encoded = base64.b64encode(pixels.tobytes()).decode("ascii")
     if not pixels.any():
-        return {"digit": None, "confidence": None, "probabilities": None,
-                "model_version": runtime.hub.version, "image": encoded}
-    p = runtime.predictor.predict(to_float(pixels))
-    return {"digit": p.digit, "confidence": round(p.confidence, 6),
-            "probabilities": [round(float(x), 6) for x in p.probabilities],
-            "model_version": p.model_version, "image": encoded}
+        fields = {"digit": None, "confidence": None, "probabilities": None,
+                  "model_version": runtime.hub.version, "image": encoded}
+        personal = False
+    else:
+        p = runtime.predict(to_float(pixels), writer)
+        fields = {"digit": p.digit, "confidence": round(p.confidence, 6),
+                  "probabilities": [round(float(x), 6) for x in p.probabilities],
+                  "model_version": p.model_version, "image": encoded}
+        personal = p.personal
+    if writer is not None:
+        fields["personal"] = personal
+    return fields
 
 
 class InkState:
@@ -137,8 +146,10 @@ class InkState:
 class Session:
     """One WebSocket connection: its ink, what its client last heard, and its loop."""
 
-    def __init__(self, ws, runtime, address: str, token_ok: bool, config):
+    def __init__(self, ws, runtime, address: str, token_ok: bool, config,
+                 writer: str | None = None):
         self.ws = ws
+        self.writer = writer
         self.metered = request.environ.get(ENVIRON_KEY)
         self.runtime = runtime
         self.hub = runtime.hub
@@ -180,10 +191,14 @@ class Session:
         try:
             info = self.hub.info()
             self.known_version = info["version"]
-            self.send({"type": "hello", "protocol": PROTOCOL, "model": info,
-                       "limits": self.limits.to_json(), "not_sure_below": NOT_SURE_BELOW,
-                       "teach": {"token_required": self.teach_token is not None,
-                                 "authorized": self.token_ok}})
+            hello = {"type": "hello", "protocol": PROTOCOL, "model": info,
+                     "limits": self.limits.to_json(), "not_sure_below": NOT_SURE_BELOW,
+                     "teach": {"token_required": self.teach_token is not None,
+                               "authorized": self.token_ok}}
+            if self.writer is not None:
+                self.hub.prepare(self.writer)
+                hello["writer"] = self.hub.writer_info(self.writer)
+            self.send(hello)
             while True:
                 self.turn()
         except (ConnectionClosed, OSError, LocalProtocolError):
@@ -204,7 +219,8 @@ class Session:
                     continue
                 self.answer_ink(pending)
                 pending = _NO_INK_CHANGE
-                self.send(self.teach(message))
+                self.send(self.forget(message) if isinstance(message, Forget)
+                          else self.teach(message))
             except ProtocolError as error:
                 self.answer_ink(pending)
                 pending = _NO_INK_CHANGE
@@ -234,13 +250,13 @@ class Session:
             return
         try:
             message = {"type": "prediction", "seq": seq,
-                       **prediction_fields(self.runtime, render(self.ink.strokes))}
+                       **prediction_fields(self.runtime, render(self.ink.strokes), self.writer)}
         except Exception:  # a bug must cost one answer, not the connection
             log.exception("predicting for %r failed", self)
             message = server_error(seq)
         self.send(message)
 
-    def teach(self, message: Teach) -> dict:
+    def teach(self, message) -> dict:
         """Teach the hub the current ink; return ``taught`` (after the commit) or an error."""
         seq = message.seq
         if not self.authorised(message.token):
@@ -252,8 +268,10 @@ class Session:
             raise ProtocolError("rate_limited", "Too many teaches; wait a moment and try again.",
                                 seq)
         strokes = list(self.ink.strokes)
+        request = TeachRequest(strokes, to_uint8(render(strokes)), message.label, self.writer,
+                               self.address, self.runtime.source(self.address))
         try:
-            outcome = self.hub.teach(strokes, to_uint8(render(strokes)), message.label)
+            outcome = self.hub.teach(request)
         except Busy:
             raise ProtocolError("rate_limited", "The server is busy learning from other "
                                 "drawings; try again in a moment.", seq) from None
@@ -262,13 +280,31 @@ class Session:
             raise ProtocolError("unavailable", "The server could not save this teach; "
                                 "please try again.", seq) from None
         self.known_version = max(self.known_version, outcome.model_version)
-        if not outcome.accepted:
+        if not outcome.accepted and self.writer is None:
             raise ProtocolError("rejected", outcome.reason or "The teach was not accepted.", seq,
                                 label=outcome.label, predicted=outcome.predicted,
                                 model_version=outcome.model_version)
-        return {"type": "taught", "seq": seq, "label": outcome.label,
-                "predicted": outcome.predicted, "model_version": outcome.model_version,
-                "accuracy": outcome.accuracy, "samples": outcome.samples}
+        taught = {"type": "taught", "seq": seq, "label": outcome.label,
+                  "predicted": outcome.predicted, "model_version": outcome.model_version,
+                  "accuracy": outcome.accuracy, "samples": outcome.samples,
+                  "after": outcome.after}
+        if self.writer is not None:
+            taught["writer"] = outcome.writer
+            taught["shared"] = {"status": outcome.status, "reason": outcome.reason}
+        return taught
+
+    def forget(self, message: Forget) -> dict:
+        """Remove this writer's drawings and adaptation everywhere; ``forgotten``."""
+        if self.writer is None:
+            raise ProtocolError("bad_message", "forget needs a connection with a writer "
+                                "(/ws?writer=...).", message.seq)
+        try:
+            self.hub.forget(self.writer)
+        except Exception:
+            log.exception("forget failed")
+            raise ProtocolError("unavailable", "The server could not forget your drawings "
+                                "now; please try again.", message.seq) from None
+        return {"type": "forgotten", "seq": message.seq}
 
     def authorised(self, token: str | None) -> bool:
         """Return True if this connection may teach (with the message's token, if any)."""
@@ -356,7 +392,16 @@ def ws(connection):
     config = current_app.config
     token, expected = handshake_token(), config["TEACH_TOKEN"]
     token_ok = expected is None or (token is not None and tokens_match(token, expected))
-    Session(connection, get_runtime(), request.remote_addr or "?", token_ok, config).run()
+    writer = request.args.get("writer")
+    if writer is not None:
+        try:
+            writer = parse_writer(writer)
+        except ProtocolError as error:
+            connection.send(json.dumps(error.to_json()))
+            connection.close(1008, "bad writer id")
+            return
+    Session(connection, get_runtime(), request.remote_addr or "?", token_ok, config,
+            writer).run()
 
 
 @sock.route("/ws/echo", bp=echo_bp)

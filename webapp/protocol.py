@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,6 +123,22 @@ class Teach:
     seq: int | None
     label: int
     token: str | None = None
+
+
+@dataclass(frozen=True)
+class Forget:
+    """``forget``: remove this connection's writer's drawings and personal adaptation."""
+
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class PredictBody:
+    """A ``POST /api/predict`` (or ``/api/explain``) body: strokes or an image, a writer."""
+
+    strokes: tuple[np.ndarray, ...] | None
+    image: np.ndarray | None  # uint8 (28, 28)
+    writer: str | None
 
 
 INK_MESSAGES = (Stroke, End, Undo, Clear, Ink)
@@ -238,6 +255,18 @@ def parse_image(value, seq: int | None = None) -> np.ndarray:
     return np.array(value, dtype=np.uint8)
 
 
+WRITER = re.compile(r"[A-Za-z0-9_-]{8,64}")
+"""A writer id: 8 to 64 characters from A-Z a-z 0-9 _ - (a client chooses it)."""
+
+
+def parse_writer(value, seq: int | None = None) -> str:
+    """Return a writer id, or raise ProtocolError(bad_message)."""
+    if not isinstance(value, str) or WRITER.fullmatch(value) is None:
+        raise ProtocolError("bad_message", "writer must be 8 to 64 characters from A-Z, a-z, "
+                            "0-9, _ and -.", seq)
+    return value
+
+
 def parse_message(data: str | bytes, limits: Limits):
     """Return the typed message of one WebSocket frame, or raise ProtocolError."""
     if isinstance(data, bytes):
@@ -272,20 +301,23 @@ def parse_message(data: str | bytes, limits: Limits):
         if token is not None and not isinstance(token, str):
             raise ProtocolError("bad_message", "token must be a string.", seq)
         return Teach(seq, label, token)
+    if kind == "forget":
+        return Forget(seq)
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "A message needs a string type.", seq)
     shown = kind if len(kind) <= 40 else kind[:40] + "..."
     raise ProtocolError("bad_message", f"Unknown message type {shown!r}.", seq)
 
 
-def parse_predict_body(data: bytes, limits: Limits):
-    """Return ``("strokes", tuple)`` or ``("image", uint8 (28, 28))`` of a /api/predict body."""
+def parse_predict_body(data: bytes, limits: Limits) -> PredictBody:
+    """The strokes or the image, and the optional writer, of a /api/predict body."""
     obj = decode_json(data)
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message",
                             'The body must be a JSON object with "strokes" or "image".')
     if ("strokes" in obj) == ("image" in obj):
         raise ProtocolError("bad_message", 'Send exactly one of "strokes" or "image".')
+    writer = parse_writer(obj["writer"]) if obj.get("writer") is not None else None
     if "strokes" in obj:
-        return "strokes", parse_strokes(obj["strokes"], limits)
-    return "image", parse_image(obj["image"])
+        return PredictBody(parse_strokes(obj["strokes"], limits), None, writer)
+    return PredictBody(None, parse_image(obj["image"]), writer)

@@ -99,6 +99,39 @@ SETTINGS = (
     Setting("GUARD_STEP", "INKLING_GUARD_STEP", _non_negative_float, 0.5,
             "a single teach that drops held-out accuracy more than this many points below "
             "the version it was learned from is rolled back"),
+    Setting("GUARD_CLASS_DROP", "INKLING_GUARD_CLASS_DROP", _non_negative_float, 1.0,
+            "a teach that leaves any class's accuracy on the guard's drawn digits more than "
+            "this many points below the reference version is refused"),
+    Setting("GUARD_UNSURE_DROP", "INKLING_GUARD_UNSURE_DROP", _non_negative_float, 2.0,
+            "a teach that lowers the share of non-digits answered \"not sure\" more than "
+            "this many points below the reference version is refused"),
+    Setting("GUARD_ECE_RISE", "INKLING_GUARD_ECE_RISE", _non_negative_float, 1.0,
+            "a teach that raises the calibration error on drawn digits more than this many "
+            "points above the reference version is refused"),
+    Setting("AGREE_SOURCES", "INKLING_AGREE_SOURCES", _positive_int, 3,
+            "a label that contradicts a confident shared model reaches it only once this "
+            "many sources (network prefixes) taught the same (1: no agreement needed)"),
+    Setting("AGREE_CONFIDENCE", "INKLING_AGREE_CONFIDENCE", _positive_float, 0.9,
+            "how sure the shared model must be for a different label to need agreement"),
+    Setting("AGREE_HOURS", "INKLING_AGREE_HOURS", _positive_float, 24.0,
+            "how far back agreeing teaches count"),
+    Setting("SHARED_TEACHES_PER_HOUR", "INKLING_SHARED_TEACHES_PER_HOUR", _positive_float, 60,
+            "teaches one writer, and one address, may give the shared model an hour "
+            "(burst: a third of it); beyond, teaches still adapt to the writer"),
+    Setting("SHARED_TEACHES_PER_HOUR_PER_PREFIX", "INKLING_SHARED_TEACHES_PER_HOUR_PER_PREFIX",
+            _positive_float, 240, "the same for one network prefix (burst: a quarter of it)"),
+    Setting("PREFIX_BITS", "INKLING_PREFIX_BITS", _positive_int, 24,
+            "addresses in the same /bits network (IPv6: twice the bits) are one source"),
+    Setting("MAX_WRITERS", "INKLING_MAX_WRITERS", _positive_int, 10_000,
+            "writers kept; beyond, the least recently active are forgotten"),
+    Setting("KEEP_DRAWINGS", "INKLING_KEEP_DRAWINGS", _positive_int, 200_000,
+            "drawings kept; beyond, the oldest refused ones go first, then pending ones "
+            "(drawings the shared model learned are kept)"),
+    Setting("MAX_DATABASE_MB", "INKLING_MAX_DATABASE_MB", _positive_int, 2048,
+            "largest SQLite database; when full, teaches answer unavailable and /healthz 503"),
+    Setting("DATABASE_URL", "INKLING_DATABASE_URL", _optional_text, None,
+            "postgresql://... to keep the truth in PostgreSQL (many hosts); default SQLite "
+            "in the instance folder"),
     Setting("INITIAL_MODEL", "INKLING_INITIAL_MODEL", _optional_text, None,
             "model file (.npz) a new instance is seeded from; default the shipped "
             "network/pretrained/cnn.npz"),

@@ -8,19 +8,20 @@ so a teach costs the same after ten teaches or after a million.
 
 The trade-off that makes a teach cost milliseconds: we train only the *head*,
 the layers from the first Dense layer onward, and keep the convolutional
-*trunk* before it fixed.  The trunk's features of the 2,000 anchors and the
-1,000 held-out digits are then computed once per trunk and cached, so a step is
-a small head forward/backward and the held-out evaluation is one matrix product
-(1,000 x features) @ (features x hidden) instead of 1,000 convolutions.  The
-head is where a person's style is told apart anyway; what we give up is
-adapting the low-level stroke detectors, which MNIST training made generic.
+*trunk* before it fixed (``network.online.features``).  The trunk's features of the
+anchors and of the guard's sets (held-out MNIST, drawn digits, non-digits: see
+``network.online.guard``) are then computed once per trunk and cached, so a step is a
+small head forward/backward and checking a new version is a product on cached features
+instead of thousands of convolutions.  The head is where a person's style is told apart
+anyway; what we give up is adapting the low-level stroke detectors, which offline
+training made generic.
 
-Even the held-out evaluation avoids its one big product: an SGD step changes
-the first Dense layer's weights by x^T C (x: the n batch features, C: n x hidden),
-so the held-out hidden layer moves by (F x^T) C, where F x^T needs only the
-fresh drawings' columns (the anchors' are a cached Gram matrix).  The hidden
-layer is kept per model and recomputed exactly every REFRESH_EVERY teaches to
-stop rounding drift; tests check the result against a full forward pass.
+Even that check avoids its one big product: an SGD step changes the first Dense
+layer's weights by x^T C (x: the n batch features, C: n x hidden), so the guard sets'
+hidden layer moves by (F x^T) C, where F x^T needs only the fresh drawings' columns
+(the anchors' are a cached Gram matrix).  The hidden layer is kept per model and
+recomputed exactly every REFRESH_EVERY teaches to stop rounding drift; tests check the
+result against a full forward pass.
 
 The optimiser is plain SGD with momentum, re-created for every teach: no
 optimiser state survives between teaches, so a stored model version fully
@@ -55,6 +56,7 @@ from .features import (
     trunk_features,
     trunk_fingerprint,
 )
+from .guard import Checks, measure
 
 
 @dataclass(frozen=True)
@@ -63,56 +65,67 @@ class TeachResult:
 
     model: the new model (a copy; the model passed in is never modified).
     predicted, probabilities (10,): the old model's answer for the drawing.
-    heldout: the new model's accuracy (0..1) on the held-out digits.
+    after (10,): the new model's probabilities for the drawing.
+    checks: the new model's figures on the guard's sets.
+    features (D,): the drawing's trunk features (the same under both models).
     loss: the weighted cross-entropy of the replay batch before the first step.
     """
 
     model: Sequential
     predicted: int
     probabilities: np.ndarray
-    heldout: float
+    after: np.ndarray
+    checks: Checks
+    features: np.ndarray
     loss: float
 
     def __repr__(self) -> str:
-        return (f"TeachResult(predicted={self.predicted}, heldout={self.heldout:.4f}, "
+        return (f"TeachResult(predicted={self.predicted}, heldout={self.checks.heldout:.4f}, "
                 f"loss={self.loss:.4f})")
 
 
 class OnlineLearner:
     """Teaches a model one drawing at a time, with replay, training only its head.
 
-    Not thread-safe: one owner (the ModelHub, under its teach lock) calls it.
+    Not thread-safe: one owner (the ModelHub's teacher thread) calls it.
     """
 
-    REFRESH_EVERY = 64  # incremental held-out updates before one exact recomputation
+    REFRESH_EVERY = 64  # incremental updates of the guard sets' hidden layer before an exact one
 
-    def __init__(self, heldout_x: np.ndarray, heldout_y: np.ndarray,
-                 anchor_x: np.ndarray, anchor_y: np.ndarray, *,
-                 rng: np.random.Generator, lr: float = 1.6, momentum: float = 0.5,
+    def __init__(self, subset: Subset, *, rng: np.random.Generator,
+                 not_sure_below: float = 0.6, lr: float = 1.6, momentum: float = 0.5,
                  steps: int = 2, anchors: int = 56, taught: int = 8,
                  new_share: float = 0.3) -> None:
         if not 0.0 < new_share <= 1.0:
             raise ValueError(f"new_share must be in (0, 1], got {new_share}")
         if steps < 1 or anchors < 0 or taught < 0:
             raise ValueError("steps must be >= 1 and replay sizes >= 0")
-        self.heldout_x, self.heldout_y = heldout_x, np.asarray(heldout_y, dtype=np.int64)
-        self.anchor_x, self.anchor_y = anchor_x, np.asarray(anchor_y, dtype=np.int64)
+        self.anchor_x, self.anchor_y = subset.anchor_x, np.asarray(subset.anchor_y, np.int64)
         if len(self.anchor_x) == 0 and anchors:
             raise ValueError("anchors > 0 needs anchor digits")
+        # The guard's sets, one array: held-out MNIST, drawn digits, non-digits (label -1).
+        parts = [("heldout", subset.heldout_x, subset.heldout_y),
+                 ("drawn", subset.drawn_x, subset.drawn_y),
+                 ("nondigits", subset.nondigit_x, np.full(len(subset.nondigit_x), -1))]
+        self.segments, start = {}, 0
+        for name, x, _ in parts:
+            self.segments[name] = slice(start, start + len(x))
+            start += len(x)
+        self.check_x = np.concatenate([x for _, x, _ in parts])
+        self.check_y = np.concatenate([np.asarray(y, np.int64) for _, _, y in parts])
+        self.not_sure_below = float(not_sure_below)
         self.rng = rng
         self.lr, self.momentum, self.steps = float(lr), float(momentum), int(steps)
         self.anchors, self.taught, self.new_share = int(anchors), int(taught), float(new_share)
-        self._heldout_key = data_fingerprint(heldout_x)
-        self._anchor_key = data_fingerprint(anchor_x)
+        self._check_key = data_fingerprint(self.check_x)
+        self._anchor_key = data_fingerprint(self.anchor_x)
         self._hidden_cache: list[tuple[Sequential, np.ndarray, int]] = []
 
     @classmethod
     def from_subset(cls, subset: Subset | None = None, *, rng: np.random.Generator,
                     **options) -> OnlineLearner:
-        """Build on the shipped MNIST subset (held-out test digits and training anchors)."""
-        subset = subset if subset is not None else load_subset()
-        return cls(subset.heldout_x, subset.heldout_y, subset.anchor_x, subset.anchor_y,
-                   rng=rng, **options)
+        """Build on the shipped subset (held-out, anchors and the guard's sets)."""
+        return cls(subset if subset is not None else load_subset(), rng=rng, **options)
 
     def config(self) -> dict:
         """The hyperparameters, for the metadata of every version this learner makes."""
@@ -121,7 +134,8 @@ class OnlineLearner:
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.config().items())
-        return f"OnlineLearner({args}, heldout={len(self.heldout_x)}, anchors={len(self.anchor_x)})"
+        return (f"OnlineLearner({args}, checked on {len(self.check_x)}, "
+                f"anchors={len(self.anchor_x)})")
 
     # -- features -------------------------------------------------------------------
     def features(self, model: Sequential, images: np.ndarray) -> np.ndarray:
@@ -131,33 +145,33 @@ class OnlineLearner:
         """
         return trunk_features(model, as_float_images(images))
 
-    def heldout_features(self, model: Sequential, trunk_key: str | None = None) -> np.ndarray:
-        """Cached trunk features of the held-out digits, (N_heldout, D)."""
-        key = (trunk_key or trunk_fingerprint(model), self._heldout_key)
-        return cached(key, lambda: self.features(model, self.heldout_x))
+    def check_features(self, model: Sequential, trunk_key: str | None = None) -> np.ndarray:
+        """Cached trunk features of the guard's sets, (N_check, D)."""
+        key = (trunk_key or trunk_fingerprint(model), self._check_key)
+        return cached(key, lambda: self.features(model, self.check_x))
 
     def anchor_features(self, model: Sequential, trunk_key: str | None = None) -> np.ndarray:
         """Cached trunk features of the anchor digits, (N_anchor, D)."""
         key = (trunk_key or trunk_fingerprint(model), self._anchor_key)
         return cached(key, lambda: self.features(model, self.anchor_x))
 
-    def heldout_anchor_gram(self, model: Sequential, trunk_key: str | None = None) -> np.ndarray:
-        """Cached inner products of held-out and anchor features, (N_heldout, N_anchor)."""
+    def check_anchor_gram(self, model: Sequential, trunk_key: str | None = None) -> np.ndarray:
+        """Cached inner products of the guard sets' and the anchors' features."""
         trunk_key = trunk_key or trunk_fingerprint(model)
-        key = (trunk_key, self._heldout_key, self._anchor_key, "gram")
-        return cached(key, lambda: self.heldout_features(model, trunk_key)
-                            @ self.anchor_features(model, trunk_key).T)
+        key = (trunk_key, self._check_key, self._anchor_key, "gram")
+        return cached(key, lambda: self.check_features(model, trunk_key)
+                      @ self.anchor_features(model, trunk_key).T)
 
     def warm_up(self, model: Sequential) -> None:
         """Compute (or find cached) everything a teach needs, ahead of the first teach."""
         trunk_key = trunk_fingerprint(model)
-        self.heldout_features(model, trunk_key)
+        self.check_features(model, trunk_key)
         if self.anchors:
-            self.heldout_anchor_gram(model, trunk_key)
+            self.check_anchor_gram(model, trunk_key)
 
     # -- evaluation -----------------------------------------------------------------
     def _hidden(self, model: Sequential, trunk_key: str) -> tuple[np.ndarray, int]:
-        """The first head layer's output on the held-out digits, (N_heldout, H) float64.
+        """The first head layer's output on the guard's sets, (N_check, H) float64.
 
         Remembered for the last two models taught from or made (by identity), with
         the number of incremental updates since it was computed exactly.
@@ -166,21 +180,21 @@ class OnlineLearner:
             if known is model:
                 return hidden, updates
         dense = model.layers[head_start(model)]  # reading weights only: no copy needed
-        features = self.heldout_features(model, trunk_key)
+        features = self.check_features(model, trunk_key)
         return (features @ dense.params["W"] + dense.params["b"]).astype(np.float64), 0
 
     def _remember_hidden(self, model: Sequential, hidden: np.ndarray, updates: int) -> None:
         self._hidden_cache = [(model, hidden, updates), *self._hidden_cache[:1]]
 
-    def _accuracy_from_hidden(self, head: list[Layer], hidden: np.ndarray) -> float:
-        logits = forward(head[1:], hidden)
-        return float((logits.argmax(axis=1) == self.heldout_y).mean())
+    def _checks_from_hidden(self, model: Sequential, hidden: np.ndarray) -> Checks:
+        logits = forward(model.layers[head_start(model) + 1:], hidden)
+        return measure(logits, self.check_y, model.temperature, self.not_sure_below,
+                       self.segments)
 
-    def heldout_accuracy(self, model: Sequential) -> float:
-        """Accuracy (0..1) of the model on the held-out digits, via cached trunk features."""
-        head = model.layers[head_start(model):]
-        logits = forward(head, self.heldout_features(model))
-        return float((logits.argmax(axis=1) == self.heldout_y).mean())
+    def checks(self, model: Sequential) -> Checks:
+        """The model's figures on the guard's sets (cached trunk features)."""
+        hidden, _ = self._hidden(model, trunk_fingerprint(model))
+        return self._checks_from_hidden(model, hidden)
 
     def accuracy(self, model: Sequential, images: np.ndarray, labels: np.ndarray) -> float:
         """Accuracy (0..1) of the model on any images (N, 28, 28) (not cached)."""
@@ -277,21 +291,22 @@ class OnlineLearner:
         predicted = int(probabilities.argmax())
         new.metadata["online_teaches"] = int(new.metadata.get("online_teaches", 0)) + 1
 
-        # Held-out evaluation: hidden_new = F (W + x^T C) + b_new
-        #                                 = hidden_old + (F x^T) C + (b_new - b_old),
+        # The guard sets' hidden layer: hidden_new = F (W + x^T C) + b_new
+        #                                       = hidden_old + (F x^T) C + (b_new - b_old),
         # where F x^T needs only the fresh columns (anchors' are a cached Gram matrix).
         hidden, updates = self._hidden(model, trunk_key)
         self._remember_hidden(model, hidden, updates)  # a rejected teach comes back to it
         if updates >= self.REFRESH_EVERY:
             hidden, updates = self._hidden(new, trunk_key)  # exact, to stop rounding drift
         else:
-            heldout_f = self.heldout_features(new, trunk_key)
-            kernel = heldout_f @ fresh.T
+            kernel = self.check_features(new, trunk_key) @ fresh.T
             if self.anchors:
-                gram = self.heldout_anchor_gram(new, trunk_key)[:, picks]
+                gram = self.check_anchor_gram(new, trunk_key)[:, picks]
                 kernel = np.concatenate([kernel, gram], axis=1)
             hidden = hidden + kernel @ coefficients + (dense.params["b"] - b_before)
             updates += 1
         self._remember_hidden(new, hidden, updates)
-        heldout = self._accuracy_from_hidden(head, hidden)
-        return TeachResult(new, predicted, probabilities, heldout, first_loss)
+        after_logits = forward(head, fresh[:1])
+        after = softmax(after_logits / DTYPE(new.temperature))[0]
+        return TeachResult(new, predicted, probabilities, after,
+                           self._checks_from_hidden(new, hidden), fresh[0], first_loss)

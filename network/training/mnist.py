@@ -13,7 +13,7 @@ import io
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -103,16 +103,21 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator | None):
 
 @dataclass(frozen=True)
 class Subset:
-    """The MNIST digits shipped with the app (uint8 images, uint8 labels).
+    """The digits shipped with the app (uint8 images, uint8 labels).
 
-    heldout: test digits never trained on, for the live held-out accuracy.
-    anchor: training digits mixed into every teach so the model does not forget MNIST.
+    heldout: MNIST test digits never trained on, for the live held-out accuracy.
+    anchor: MNIST training digits mixed into every teach so the model does not forget.
+    drawn, nondigit: the guard's fixed sets (``network.training.guardsets``); empty in
+    a subset made before they existed.
     """
 
     heldout_x: np.ndarray
     heldout_y: np.ndarray
     anchor_x: np.ndarray
     anchor_y: np.ndarray
+    drawn_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
+    drawn_y: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    nondigit_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
 
 
 def _balanced(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
@@ -127,17 +132,25 @@ def _balanced(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> n
 
 def make_subset(folder: str | os.PathLike, out: str | os.PathLike = SUBSET,
                 heldout_per_class: int = 100, anchors_per_class: int = 200,
-                seed: int = 0) -> Subset:
-    """Pick class-balanced held-out (test) and anchor (train) digits and save them."""
+                nondigits: int = 1000, seed: int = 0) -> Subset:
+    """Pick class-balanced held-out (test) and anchor (train) digits, draw the guard's
+    sets from the held-out digits, and save them all."""
+    from .guardsets import drawn_digits
+    from .guardsets import nondigits as draw_nondigits
+
     rng = np.random.default_rng(seed)
     test_x, test_y = load_mnist(folder, "test")
     train_x, train_y = load_mnist(folder, "train")
     h = _balanced(test_y, heldout_per_class, rng)
     a = _balanced(train_y, anchors_per_class, rng)
-    subset = Subset(test_x[h], test_y[h], train_x[a], train_y[a])
+    drawn_x, drawn_y = drawn_digits(test_x[h], test_y[h], rng)
+    subset = Subset(test_x[h], test_y[h], train_x[a], train_y[a], drawn_x, drawn_y,
+                    draw_nondigits(nondigits, rng))
     buf = io.BytesIO()
     np.savez_compressed(buf, heldout_x=subset.heldout_x, heldout_y=subset.heldout_y,
                         anchor_x=subset.anchor_x, anchor_y=subset.anchor_y,
+                        drawn_x=subset.drawn_x, drawn_y=subset.drawn_y,
+                        nondigit_x=subset.nondigit_x,
                         heldout_test_index=h.astype(np.int32),
                         anchor_train_index=a.astype(np.int32))
     atomic_write_bytes(out, buf.getvalue())
@@ -145,6 +158,7 @@ def make_subset(folder: str | os.PathLike, out: str | os.PathLike = SUBSET,
 
 
 def load_subset(path: str | os.PathLike = SUBSET) -> Subset:
-    """The shipped evaluation subset (MNIST, LeCun, Cortes & Burges, CC BY-SA 3.0)."""
+    """The shipped subset (MNIST, LeCun, Cortes & Burges, CC BY-SA 3.0, and drawings of it)."""
     with np.load(path, allow_pickle=False) as z:
-        return Subset(z["heldout_x"], z["heldout_y"], z["anchor_x"], z["anchor_y"])
+        extra = {k: z[k] for k in ("drawn_x", "drawn_y", "nondigit_x") if k in z.files}
+        return Subset(z["heldout_x"], z["heldout_y"], z["anchor_x"], z["anchor_y"], **extra)

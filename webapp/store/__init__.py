@@ -1,15 +1,18 @@
-"""The durable truth: model versions and taught drawings behind one small interface.
+"""The durable truth: model versions, taught drawings and writers, behind one interface.
 
-Everything above this package talks to :class:`Store`; ``webapp.store.sqlite`` keeps it
-in one SQLite file in the instance folder (the default, embedded).  A teach is one
-transaction that holds the store's single write lock while the learner runs, so
-teaches from any number of threads, workers (and, with a server database, hosts) are
-serialised and version v+1 is always learned from version v; it is acknowledged only
-after its commit.
+Everything above this package talks to :class:`Store`.  ``webapp.store.sql`` holds the
+one implementation, in SQL both databases understand; ``webapp.store.sqlite`` adapts it
+to one SQLite file in the instance folder (the default, embedded) and
+``webapp.store.postgres`` to a PostgreSQL server (many hosts, one truth).  ``open_store``
+picks one from ``INKLING_DATABASE_URL``.
 
-Inner layers trust their inputs: labels are ints 0..9 and images uint8 (28, 28), as
-``webapp.protocol`` checks them at the edge (the schema's CHECK constraints are the
-database's own last word).
+A teach is one transaction that holds the database's write lock while the hub's teach
+step runs, so teaches from any number of threads, workers and hosts are serialised and
+version v+1 is always learned from version v; it is acknowledged only after its commit.
+
+Inner layers trust their inputs: labels are ints 0..9, images uint8 (28, 28) and writer
+ids checked strings, as ``webapp.protocol`` makes them at the edge (the schema's CHECK
+constraints are the database's own last word).
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ IMAGE_SHAPE = (28, 28)
 IMAGE_BYTES = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 DEFAULT_KEEP = 20
 TAUGHT_WINDOW = 100
-
+STATUSES = ("accepted", "pending", "refused", "quarantined")
+"""A drawing's place in the shared model: learned; waiting until others agree; refused
+(by the guard or a spent budget); set aside by an operator."""
 
 
 class StoreError(RuntimeError):
-    """The store cannot do what was asked (no version yet, a pruned version, a closed store)."""
+    """The store cannot do what was asked (no version yet, a pruned version, closed)."""
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached, or is full: try again later."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class VersionInfo:
     metadata: dict[str, Any]
     heldout: float | None
     parent: int | None
+    checks: dict | None = None  # the guard's figures of this version (guard.Checks JSON)
 
 
 @dataclass(frozen=True)
@@ -52,20 +62,54 @@ class VersionRecord(VersionInfo):
 
 
 @dataclass(frozen=True)
-class LearnDecision:
-    """What the learning callback of :meth:`Store.teach` decided.
+class TeachRequest:
+    """One teach as the edge checked it: the drawing, its label, who taught it."""
 
-    ``accepted`` True stores ``weights`` as version v+1 and the drawing as
-    accepted; False keeps the version unchanged and quarantines the drawing
-    with ``reason``.
+    strokes: Sequence  # (k, 2) point arrays
+    pixels: np.ndarray = field(repr=False)  # uint8 (28, 28)
+    label: int
+    writer: str | None = None
+    address: str | None = None  # the client's address (for its budget; not stored)
+    source: str | None = None  # the address's network prefix (stored, for agreement)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A token bucket of shared influence: ``per_hour`` tokens an hour, at most ``burst``."""
+
+    key: str
+    per_hour: float
+    burst: float
+
+
+@dataclass(frozen=True)
+class TeachDecision:
+    """What the teach step decided about the shared model (``status`` in STATUSES).
+
+    ``accepted`` stores ``weights`` as version v+1 and spends one token of each budget
+    in ``spend``; otherwise the version stays and the drawing keeps ``reason``.
+    ``predicted`` is the shared model's answer before the teach, ``seen`` what this
+    writer was shown (with their personal adaptation).
     """
 
-    accepted: bool
+    status: str
     predicted: int
+    seen: int
+    reason: str | None = None
     heldout: float | None = None
+    checks: dict | None = None
     weights: bytes | None = field(default=None, repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
-    reason: str | None = None
+    spend: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WriterState:
+    """A writer's personal facts: drawings kept, share read right, change counter."""
+
+    samples: int
+    accuracy: float | None  # of the last TAUGHT_WINDOW teaches, the share ``seen`` right
+    revision: int  # changes whenever the writer's drawings change
 
 
 @dataclass(frozen=True)
@@ -73,22 +117,30 @@ class TeachRecord:
     """The committed result of one teach transaction."""
 
     drawing_id: int
-    accepted: bool
-    version: int  # the newest version after the teach (unchanged when quarantined)
+    status: str
+    version: int  # the newest version after the teach (unchanged unless accepted)
     base_version: int  # the version the teach learned from
-    created: float  # time.time() of the teach
+    created: float
     label: int
     predicted: int
+    seen: int
     heldout: float | None  # held-out accuracy of ``version``
+    checks: dict | None  # the guard's figures of ``version``
     taught: float | None  # taught accuracy after the teach
     samples: int  # accepted drawings after the teach
     reason: str | None
+    writer: WriterState | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
 
 
 class TeachTransaction(abc.ABC):
-    """What the learning callback sees while it holds the write lock."""
+    """What the teach step sees while it holds the write lock."""
 
     base: VersionInfo
+    reference: dict | None  # the guard's reference figures (guard.Checks JSON), or None
 
     @abc.abstractmethod
     def weights(self) -> bytes:
@@ -102,8 +154,18 @@ class TeachTransaction(abc.ABC):
     def best_heldout(self) -> float | None:
         """Return the best held-out accuracy among the seed and the retained versions."""
 
+    @abc.abstractmethod
+    def can_spend(self, budgets: Sequence[Budget]) -> Budget | None:
+        """Return the first budget with less than one token left now, or None."""
 
-Learn = Callable[[TeachTransaction], LearnDecision]
+    @abc.abstractmethod
+    def agreeing_sources(self, predicted: int, label: int, source: str | None,
+                         since: float) -> int:
+        """Other sources (address prefixes) that taught ``label`` for drawings the shared
+        model read as ``predicted``, since ``since`` (a time.time())."""
+
+
+Step = Callable[[TeachTransaction], TeachDecision]
 
 
 class Store(abc.ABC):
@@ -111,11 +173,12 @@ class Store(abc.ABC):
 
     keep: int
 
+    # -- versions -------------------------------------------------------------------
     @abc.abstractmethod
-    def seed(
-        self, weights: bytes, metadata: dict[str, Any], heldout: float | None
-    ) -> tuple[VersionInfo, bool]:
-        """Store version 1 unless any version exists; return (newest info, whether we seeded)."""
+    def seed(self, weights: bytes, metadata: dict[str, Any], heldout: float | None,
+             checks: dict | None) -> tuple[VersionInfo, bool]:
+        """Store version 1 unless any version exists (its checks become the reference);
+        return (newest info, whether we seeded)."""
 
     @abc.abstractmethod
     def latest_version(self) -> int | None:
@@ -130,12 +193,18 @@ class Store(abc.ABC):
         """Return a version with its weights (None = the newest)."""
 
     @abc.abstractmethod
-    def teach(self, strokes: Any, image: Any, label: int, learn: Learn) -> TeachRecord:
-        """Run one teach transaction; ``learn`` runs under the write lock; commit, then return."""
+    def versions(self) -> list[dict[str, Any]]:
+        """Every retained version, newest first: version, created, heldout, parent, taught
+        (drawings learned into it)."""
 
     @abc.abstractmethod
-    def replay_sample(self, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Return up to k accepted drawings, at a cost that does not grow with history."""
+    def rollback(self, version: int) -> VersionInfo:
+        """Store a new version with ``version``'s weights (history kept); return it."""
+
+    # -- teaching -------------------------------------------------------------------
+    @abc.abstractmethod
+    def teach(self, request: TeachRequest, step: Step) -> TeachRecord:
+        """Run one teach transaction; ``step`` runs under the write lock; commit, then return."""
 
     @abc.abstractmethod
     def taught_accuracy(self, window: int = TAUGHT_WINDOW) -> float | None:
@@ -145,22 +214,88 @@ class Store(abc.ABC):
     def sample_count(self) -> int:
         """Return the number of accepted drawings."""
 
+    # -- writers --------------------------------------------------------------------
     @abc.abstractmethod
-    def export_samples(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return every accepted drawing as (uint8 (N,28,28), uint8 (N,)) in teach order."""
+    def writer_state(self, writer: str) -> WriterState | None:
+        """Return a writer's facts, or None for a writer never seen (or forgotten)."""
 
     @abc.abstractmethod
-    def quarantine(self, drawing_ids: Sequence[int], reason: str) -> int:
-        """Set accepted drawings aside (out of replay and export); return how many changed."""
+    def writer_drawings(self, writer: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The writer's newest ``limit`` drawings, oldest first: uint8 (n,28,28), (n,)."""
+
+    @abc.abstractmethod
+    def changed_writers(self, since: int) -> tuple[int, list[tuple[str, int]]]:
+        """(the newest writer revision, (writer, revision) of those changed after ``since``)."""
+
+    @abc.abstractmethod
+    def forget(self, writer: str) -> int:
+        """Delete a writer's drawings (the shared versions they taught stay); return how
+        many were deleted."""
+
+    # -- the data set and the operator ------------------------------------------------
+    @abc.abstractmethod
+    def export_samples(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Accepted drawings (or every drawing of one writer), in teach order:
+        uint8 (N,28,28), uint8 (N,)."""
+
+    @abc.abstractmethod
+    def drawings(self, writer: str | None = None, status: str | None = None,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+        """Drawings without images, oldest first (the operator's list)."""
+
+    @abc.abstractmethod
+    def delete_drawings(self, ids: Sequence[int]) -> int:
+        """Delete drawings by id; return how many there were."""
+
+    @abc.abstractmethod
+    def quarantine(self, ids: Sequence[int], reason: str) -> int:
+        """Set drawings aside (out of replay, export and personal memories); return how
+        many changed."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Drawings per status (a diagnostic; counts rows)."""
+
+    @abc.abstractmethod
+    def wait_for_change(self, timeout: float) -> None:
+        """Wait until a version or a writer may have changed (at most ``timeout`` s)."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise Unavailable unless the database answers a trivial query."""
 
     @abc.abstractmethod
     def close(self) -> None:
         """Release every connection."""
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_store(config, instance_path: str) -> Store:
+    """The store the settings name: PostgreSQL for a postgresql:// DATABASE_URL, else
+    SQLite in the instance folder."""
+    options = {"keep_drawings": config["KEEP_DRAWINGS"], "max_writers": config["MAX_WRITERS"]}
+    url = config.get("DATABASE_URL")
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("INKLING_DATABASE_URL must start with postgresql://")
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, **options)
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore.in_folder(instance_path, max_bytes=config["MAX_DATABASE_MB"] * 2**20,
+                                 **options)
+
 
 def images_from_blobs(blobs: Sequence[bytes]) -> np.ndarray:
     """Return uint8 (n,28,28) from n blobs of 784 bytes."""
-    return np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, *IMAGE_SHAPE).copy()
+    return np.frombuffer(b"".join(bytes(b) for b in blobs),
+                         dtype=np.uint8).reshape(-1, *IMAGE_SHAPE).copy()
 
 
 def image_to_bytes(image: np.ndarray) -> bytes:
@@ -168,7 +303,17 @@ def image_to_bytes(image: np.ndarray) -> bytes:
     return np.ascontiguousarray(image, dtype=np.uint8).tobytes()
 
 
-def strokes_to_json(strokes: Any) -> str:
-    """Return strokes (a list of (k, 2) point arrays or lists) as compact JSON text."""
-    lists = [np.asarray(stroke, dtype=np.float64).reshape(-1, 2).tolist() for stroke in strokes]
+MAX_STORED_POINTS = 1000
+"""Points kept of a drawing's strokes: enough to redraw it, however much ink was sent."""
+
+
+def strokes_to_json(strokes: Sequence) -> str:
+    """Compact JSON of strokes ((k, 2) arrays), thinned evenly to MAX_STORED_POINTS
+    points and rounded to 0.1: a stored drawing costs a few kB at most."""
+    arrays = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
+    total = sum(len(a) for a in arrays)
+    if total > MAX_STORED_POINTS:
+        step = int(np.ceil(total / MAX_STORED_POINTS))
+        arrays = [np.concatenate([a[:-1:step], a[-1:]]) if len(a) > 1 else a for a in arrays]
+    lists = [np.round(a, 1).tolist() for a in arrays]
     return json.dumps(lists, allow_nan=False, separators=(",", ":"))

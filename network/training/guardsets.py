@@ -1,0 +1,43 @@
+"""The guard's fixed sets: drawn digits and non-digits every shared version is checked on.
+
+The online guard (``network.online.guard``) measures each new version of the shared
+model on sets that never change, so that a drift shows the same way whenever it
+happens.  They are made once, by ``inkling make-subset``, and shipped in the subset:
+
+- *drawn digits*: the held-out MNIST test digits re-drawn through the app's ink path
+  in many hands, and as many digits written in the world's styles;
+- *non-digits*: shapes of the training families (letters, symbols, scribbles...).
+
+These are the guard's own; the benchmarks measure on sets drawn with other seeds and
+on held-out families.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ink.render import render
+from ..ink.skeleton import images_to_strokes
+from .hands import in_any_hand
+from .nondigits import TRAINING, nondigit_images
+from .styles import styled_images
+
+
+def drawn_digits(images: np.ndarray, labels: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 digits (N, 28, 28) re-drawn in many hands, then N styled digits: uint8
+    images (2N, 28, 28) and labels (2N,)."""
+    redrawn = np.zeros(images.shape, np.float32)
+    for i, strokes in enumerate(images_to_strokes(images)):
+        if strokes:
+            drawn, kwargs, _ = in_any_hand(strokes, rng)
+            redrawn[i] = render(drawn, **kwargs)
+    styled, styled_labels, _ = styled_images(len(images), rng)
+    out = np.concatenate([redrawn, styled])
+    return (np.round(out * 255).astype(np.uint8),
+            np.concatenate([labels, styled_labels]).astype(np.uint8))
+
+
+def nondigits(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n non-digits of the training families, uint8 (n, 28, 28)."""
+    return np.round(nondigit_images(n, rng, TRAINING) * 255).astype(np.uint8)

@@ -1,0 +1,70 @@
+"""A worker's cache of writers' personal memories (``network.online.personal.Memory``).
+
+The truth is the writer's drawings in the store; a worker keeps the memories of the
+writers it has seen lately (least recently used go first beyond ``size``), each with
+the writer's revision when it was built.  A teach on this worker updates its writer's
+entry at once; teaches and forgets on other workers change the writer's revision in the
+store, and the hub's follower reloads those entries (``stale``), so a writer's drawings
+follow them to every worker within a second.
+
+One lock: the batcher reads entries, the teacher and the follower replace them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from network.online.personal import Memory
+
+
+class Memories:
+    """Writer id -> (revision, Memory), at most ``size`` of them."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._entries: OrderedDict[str, tuple[int, Memory]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Memories(writers={len(self._entries)}, size={self.size})"
+
+    def get(self, writer: str) -> Memory | None:
+        """The writer's memory if this worker has it (and mark it recently used)."""
+        with self._lock:
+            entry = self._entries.get(writer)
+            if entry is None:
+                return None
+            self._entries.move_to_end(writer)
+            return entry[1]
+
+    def put(self, writer: str, revision: int, memory: Memory) -> None:
+        """Keep a memory built at ``revision``, unless a newer one is kept already."""
+        with self._lock:
+            entry = self._entries.get(writer)
+            if entry is not None and entry[0] > revision:
+                return
+            self._entries[writer] = (revision, memory)
+            self._entries.move_to_end(writer)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def drop(self, writer: str) -> None:
+        with self._lock:
+            self._entries.pop(writer, None)
+
+    def stale(self, changed: list[tuple[str, int]]) -> list[str]:
+        """Of writers whose drawings changed (with their new revision), those cached here
+        at an older revision."""
+        with self._lock:
+            return [w for w, revision in changed
+                    if w in self._entries and self._entries[w][0] < revision]
+
+    def load(self, writer: str, build: Callable[[str], tuple[int, Memory] | None]) -> None:
+        """Build a writer's memory (``build`` reads the store) and keep it."""
+        built = build(writer)
+        if built is None:
+            self.drop(writer)
+        else:
+            self.put(writer, *built)
