@@ -1,0 +1,145 @@
+"""The teach step: a writer's memory learns at once and for them alone; the shared model
+learns only within budgets, after agreement when it contradicts a confident answer, and
+when the guard finds every figure no worse (a tiny CNN on synthetic bars, real SQLite)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_hub import bar, bars, held_out_only, make_learner, open_hub, teach, tiny_cnn
+
+from network.ink.pixels import to_float
+from network.nn.optim import Adam
+from network.online.guard import Checks, Limits, verdict
+from network.online.personal import Memory
+from webapp.hub import Policy
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The tiny CNN trained until it reads the bars confidently."""
+    rng = np.random.default_rng(0)
+    model = tiny_cnn(rng)
+    labels = np.arange(600) % 10
+    images = bars(labels, rng).astype(np.float32) / 255.0
+    optimizer = Adam(model.parameters(), lr=3e-3)
+    for _ in range(8):
+        for start in range(0, 600, 50):
+            model.train_step(images[start:start + 50], labels[start:start + 50], optimizer)
+    return model
+
+
+def test_a_writers_teach_changes_their_answer_at_once_and_nobody_elses(tmp_path, trained):
+    strict = Policy(agree_sources=3)  # the shared model will not take a contradiction
+    with open_hub(tmp_path / "instance", trained, policy=strict) as hub:
+        drawing = bar(3, 7)
+        assert hub.predict(to_float(drawing)).digit == 3
+        outcome = teach(hub, drawing, 8, writer="writer-one", source="10.0.0.0/24")
+        assert outcome.status == "pending" and "waits" in outcome.reason
+        assert outcome.writer == {"samples": 1, "accuracy": 0.0}
+        assert outcome.after["digit"] == 8  # the writer's own answer changed at once
+        assert hub.version == 1  # the shared model did not
+        mine = hub.predict(to_float(drawing), "writer-one")
+        assert mine.digit == 8 and mine.personal
+        theirs = hub.predict(to_float(drawing), "writer-two")
+        assert theirs.digit == 3 and not theirs.personal
+        anonymous = hub.predict(to_float(drawing))
+        np.testing.assert_array_equal(anonymous.probabilities, theirs.probabilities)
+        # a drawing far from it still reads as the shared model reads it
+        other = bar(6, 11)
+        assert hub.predict(to_float(other), "writer-one").digit == 6
+        assert hub.forget("writer-one") == 1
+        assert hub.predict(to_float(drawing), "writer-one").digit == 3
+
+
+def test_a_contradiction_reaches_the_shared_model_when_other_sources_agree(tmp_path, trained):
+    policy = Policy(limits=Limits(step=100, drop=100, drawn=100, unsure=100, ece=100),
+                    agree_sources=3, budgets=False)
+    with open_hub(tmp_path / "instance", trained, policy=policy) as hub:
+        statuses = [teach(hub, bar(3, 20 + i), 8, source=source).status
+                    for i, source in enumerate(["10.0.1.0/24", "10.0.1.0/24", "10.0.2.0/24",
+                                                "10.0.3.0/24", "10.0.1.0/24"])]
+        # the same prefix twice is one source; the third distinct source tips it
+        assert statuses == ["pending", "pending", "pending", "accepted", "accepted"]
+        assert hub.version == 3
+        # a label the shared model agrees with never waits
+        assert teach(hub, bar(5, 40), 5, source="10.0.9.0/24").status == "accepted"
+
+
+def test_budgets_stop_one_writer_and_one_address_but_not_their_adaptation(tmp_path, trained):
+    policy = Policy(limits=Limits(step=100, drop=100, drawn=100, unsure=100, ece=100),
+                    agree_sources=1, per_hour=3, burst=3, prefix_per_hour=100,
+                    prefix_burst=100)
+    with open_hub(tmp_path / "instance", trained, policy=policy) as hub:
+        outcomes = [teach(hub, bar(d, 60 + d), d, writer="eager-writer", address="10.0.0.7",
+                          source="10.0.0.0/24") for d in range(5)]
+        assert [o.status for o in outcomes] == ["accepted"] * 3 + ["refused"] * 2
+        assert "learned all it takes from this writer" in outcomes[-1].reason
+        assert outcomes[-1].writer["samples"] == 5  # the writer's memory took all five
+        # another writer at the same address finds the address's budget spent
+        other = teach(hub, bar(1, 90), 1, writer="other-writer", address="10.0.0.7",
+                      source="10.0.0.0/24")
+        assert other.status == "refused" and "address" in other.reason
+        fresh = teach(hub, bar(2, 91), 2, writer="third-writer", address="10.0.0.8",
+                      source="10.0.0.0/24")
+        assert fresh.status == "accepted"
+
+
+def test_the_guard_refuses_a_teach_that_hurts_one_class_of_drawn_digits(tmp_path, trained):
+    eager = make_learner(lr=3.0, steps=4, new_share=0.8)
+    policy = Policy(limits=Limits(step=100, drop=100, drawn=0.0, unsure=100, ece=100),
+                    agree_sources=1, budgets=False)
+    with open_hub(tmp_path / "instance", trained, learner=eager, policy=policy) as hub:
+        outcomes = [teach(hub, bar(7, 100 + i), 1) for i in range(10)]
+        refused = [o for o in outcomes if o.status == "refused"]
+        assert refused and all("drawn" in o.reason for o in refused)
+    # the held-out-only policy lets the same teaches through
+    with open_hub(tmp_path / "other", trained, learner=make_learner(lr=3.0, steps=4,
+                  new_share=0.8), policy=held_out_only(step=100, drop=100)) as hub:
+        assert all(teach(hub, bar(7, 100 + i), 1).status == "accepted" for i in range(10))
+
+
+def checks(heldout=0.99, drawn=(0.98,) * 10, unsure=0.9, ece=0.01) -> Checks:
+    return Checks(heldout, tuple(drawn), unsure, ece)
+
+
+@pytest.mark.parametrize(("base", "new", "words"), [
+    (checks(), checks(heldout=0.984), "in one step"),
+    (checks(heldout=0.97), checks(heldout=0.968), "best recent"),
+    (checks(), checks(drawn=(0.98,) * 7 + (0.965,) + (0.98,) * 2), "drawn 7s"),
+    (checks(), checks(unsure=0.87), "not sure"),
+    (checks(), checks(ece=0.025), "calibration"),
+])
+def test_verdict_names_the_figure_that_fell_too_far(base, new, words):
+    reason = verdict(3, new, base, best_heldout=0.99, reference=checks(), limits=Limits())
+    assert reason is not None and words in reason
+
+
+def test_verdict_allows_the_margin_and_never_blames_a_teach_for_an_older_fall():
+    limits = Limits()
+    reference = checks()
+    assert verdict(3, checks(heldout=0.985, drawn=(0.97,) * 10, unsure=0.88, ece=0.02),
+                   checks(), 0.99, reference, limits) is None  # exactly at every margin
+    fallen = checks(drawn=(0.9,) * 10, unsure=0.5, ece=0.2)
+    # the base is already below the bars: a teach that makes nothing worse is fine
+    assert verdict(3, fallen, fallen, 0.99, reference, limits) is None
+    worse = checks(drawn=(0.89,) + (0.9,) * 9, unsure=0.5, ece=0.2)
+    assert "drawn 0s" in verdict(3, worse, fallen, 0.99, reference, limits)
+
+
+def test_memory_votes_for_near_copies_and_stays_quiet_far_away():
+    rng = np.random.default_rng(0)
+    model = tiny_cnn(rng)
+    from network.online.personal import hidden_features
+
+    trunk = rng.random((3, 14 * 14 * 4)).astype(np.float32)
+    memory = Memory(trunk, [4, 4, 9])
+    shared = np.full(10, 0.1)
+    h = hidden_features(model, trunk)
+    near = memory.mix(model, 1, h[0], shared)
+    assert near.argmax() == 4 and near.sum() == pytest.approx(1.0)
+    far = -h[0]  # as unlike the remembered drawings as can be
+    np.testing.assert_allclose(memory.mix(model, 1, far, shared), shared, atol=1e-6)
+    grown = memory.added(trunk[2], 9)
+    assert len(grown) == 4 and len(memory) == 3
+    assert len(Memory(np.repeat(trunk, 50, axis=0), [1] * 150, capacity=100)) == 100
