@@ -15,9 +15,9 @@ at a moment no sleep chose.  Then, before and after restarting on the same folde
 - the instance loads: ``/healthz`` answers 200 with the newest version, and a fresh
   connection predicts with it.
 
-The poisoning guard is off (``INKLING_GUARD_DROP=100``, ``INKLING_GUARD_STEP=100``) so
-that every teach makes a version and the counts are exact; rate limits are off for the
-storm.
+Half the connections are writers: their drawings must all be there for them too.  The
+shared model learns every teach (``LEARN_EVERYTHING``: no guard, no agreement, no
+budgets) so that every teach makes a version and the counts are exact.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import urllib.request
 
 import pytest
 from support.drawings import draw_digit
+from support.servers import LEARN_EVERYTHING
 from support.wsclient import WAIT, Closed, WSClient
 
 from webapp.store.sqlite import DATABASE_NAME
@@ -42,7 +43,7 @@ IN_FLIGHT = 2
 """Teaches each connection keeps in flight, so the kill always cuts some off."""
 ACKS_BEFORE_KILL = (1, 20)
 """The kill comes after a number of acknowledgements drawn from this range (per cycle)."""
-ENV = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100", "INKLING_GUARD_STEP": "100"}
+ENV = LEARN_EVERYTHING
 
 
 def get_json(url: str) -> tuple[int, dict]:
@@ -61,9 +62,12 @@ class Storm:
         self.killed = threading.Event()
         self.cond = threading.Condition()
         self.clients = []
+        self.writers = [f"crash-writer-{cycle:02d}-{i}" if i % 2 == 0 else None
+                        for i in range(CONNECTIONS)]
         try:
-            for _ in range(CONNECTIONS):
-                self.clients.append(WSClient(ws_url, timeout=120))
+            for writer in self.writers:
+                url = ws_url + (f"?writer={writer}" if writer else "")
+                self.clients.append(WSClient(url, timeout=120))
             for ws in self.clients:
                 assert ws.recv()["type"] == "hello"
         except BaseException:
@@ -98,7 +102,7 @@ class Storm:
                     assert m["type"] == "taught", m
                     assert m["label"] == labels.pop(m["seq"]), m
                     with self.cond:
-                        self.acks.append(m)
+                        self.acks.append({**m, "by": self.writers[i]})
                         self.cond.notify_all()
         except (Closed, OSError, TimeoutError) as exc:
             if not self.killed.is_set():
@@ -126,6 +130,8 @@ def check_database(path) -> dict:
     """Check the database file is whole and self-consistent; return its facts."""
     db = sqlite3.connect(path)
     try:
+        per_writer = dict(db.execute("SELECT writer, count(*) FROM drawings "
+                                     "WHERE writer IS NOT NULL GROUP BY writer").fetchall())
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         versions = [v for (v,) in db.execute("SELECT version FROM versions ORDER BY version")]
         produced = dict(db.execute(
@@ -141,7 +147,7 @@ def check_database(path) -> dict:
     # One transaction per teach: every version after the seed has its drawing, and back.
     assert sorted(produced) == list(range(2, latest + 1))
     assert versions == list(range(max(1, latest - len(versions) + 1), latest + 1))
-    return {"latest": latest, "produced": produced}
+    return {"latest": latest, "produced": produced, "per_writer": per_writer}
 
 
 def test_kill_9_ten_times_during_a_storm_of_teaches(make_gunicorn, tmp_path):
@@ -177,6 +183,10 @@ def test_kill_9_ten_times_during_a_storm_of_teaches(make_gunicorn, tmp_path):
             assert facts["produced"].get(m["model_version"]) == m["label"], \
                 f"cycle {cycle}: acknowledged teach {m} is missing"
         assert max(m["samples"] for m in acked) <= len(facts["produced"])
+        for writer in {m["by"] for m in acked if m["by"]}:  # personal teaches, all there
+            mine = [m for m in acked if m["by"] == writer]
+            assert facts["per_writer"].get(writer, 0) >= len(mine)
+            assert max(m["writer"]["samples"] for m in mine) <= facts["per_writer"][writer]
 
     # The instance loads after the tenth kill too, and serves the newest version.
     final = check_database(database)

@@ -16,6 +16,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from support.drawings import draw_digit
+from support.servers import LEARN_EVERYTHING
 from support.servers import http_get as get
 from support.wsclient import WAIT, Closed
 
@@ -23,9 +24,9 @@ from webapp.store.sqlite import SQLiteStore
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
-BULK = {"INKLING_RATE_LIMITS": "off", "INKLING_GUARD_DROP": "100", "INKLING_GUARD_STEP": "100"}
-"""Teaching in bulk: no rate limits, and no guard (these tests count versions, and the
-guard may legitimately roll back a teach of the crude test drawings)."""
+BULK = LEARN_EVERYTHING
+"""Teaching in bulk: every teach is learned (these tests count versions, and a real guard
+may legitimately refuse a teach of the crude test drawings)."""
 
 
 

@@ -102,6 +102,8 @@ def predict():
     body = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
     parsed = parse_predict_body(body, Limits.from_config(current_app.config))
     image = render(parsed.strokes) if parsed.strokes is not None else to_float(parsed.image)
+    if parsed.writer is not None:
+        runtime.hub.prepare(parsed.writer)
     return {"type": "prediction", "seq": None,
             **prediction_fields(runtime, image, parsed.writer)}
 

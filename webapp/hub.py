@@ -271,26 +271,31 @@ class ModelHub:
         return self.predict_many([image], [writer])[0]
 
     # -- writers ----------------------------------------------------------------------
-    def prepare(self, writer: str) -> None:
-        """Load the writer's memory in the background if this worker has none."""
-        if self.memories.get(writer) is None:
-            self._teacher.submit(self.memories.load, writer, self._build_memory)
+    def prepare(self, writer: str) -> dict:
+        """Make sure this worker has the writer's memory (loading it on the teacher if not:
+        a new writer gets an empty one, so later changes are followed); return the
+        writer's {"samples", "accuracy"}."""
+        return self._teacher.submit(self._prepare, writer).result()
 
-    def _build_memory(self, writer: str) -> tuple[int, Memory] | None:
-        """(revision, memory) of a writer from the store, or None for an unknown writer."""
-        state = self.store.writer_state(writer)
-        if state is None:
-            return None
-        images, labels = self.store.writer_drawings(writer, self.personal_capacity)
-        trunk = self.learner.features(self._live.model, images)
-        return state.revision, Memory(trunk, labels, self.personal_capacity)
-
-    def writer_info(self, writer: str) -> dict:
-        """{"samples", "accuracy"} of a writer (0 and None for a new one)."""
-        state = self._teacher.submit(self.store.writer_state, writer).result()
+    def _prepare(self, writer: str) -> dict:
+        try:
+            if self.memories.get(writer) is None:
+                self.memories.load(writer, self._build_memory)
+            state = self.store.writer_state(writer)
+        except StoreError:  # the database is away: predictions go on without the memory
+            state = None
         if state is None:
             return {"samples": 0, "accuracy": None}
         return {"samples": state.samples, "accuracy": state.accuracy}
+
+    def _build_memory(self, writer: str) -> tuple[int, Memory]:
+        """(revision, memory) of a writer from the store (empty, at 0, for a new writer)."""
+        state = self.store.writer_state(writer)
+        if state is None:
+            return 0, Memory(np.zeros((0, 1)), [], self.personal_capacity)
+        images, labels = self.store.writer_drawings(writer, self.personal_capacity)
+        trunk = self.learner.features(self._live.model, images)
+        return state.revision, Memory(trunk, labels, self.personal_capacity)
 
     def forget(self, writer: str) -> int:
         """Delete the writer's drawings and memory everywhere; return how many drawings."""
@@ -350,9 +355,9 @@ class ModelHub:
         else:
             self.sync()  # it may have caught up with another worker's version
         if writer is not None and record.writer is not None:
-            memory = (memory or Memory(np.zeros((0, made["trunk"].size)), [],
-                                       self.personal_capacity)).added(made["trunk"],
-                                                                      request.label)
+            if memory is None or not len(memory):
+                memory = Memory(np.zeros((0, made["trunk"].size)), [], self.personal_capacity)
+            memory = memory.added(made["trunk"], request.label)
             self.memories.put(writer, record.writer.revision, memory)
         after = self._after(model, record.version, made["trunk"], memory)
         return TeachOutcome(

@@ -196,8 +196,7 @@ class Session:
                      "teach": {"token_required": self.teach_token is not None,
                                "authorized": self.token_ok}}
             if self.writer is not None:
-                self.hub.prepare(self.writer)
-                hello["writer"] = self.hub.writer_info(self.writer)
+                hello["writer"] = self.hub.prepare(self.writer)
             self.send(hello)
             while True:
                 self.turn()

@@ -61,10 +61,6 @@ class Memories:
             return [w for w, revision in changed
                     if w in self._entries and self._entries[w][0] < revision]
 
-    def load(self, writer: str, build: Callable[[str], tuple[int, Memory] | None]) -> None:
+    def load(self, writer: str, build: Callable[[str], tuple[int, Memory]]) -> None:
         """Build a writer's memory (``build`` reads the store) and keep it."""
-        built = build(writer)
-        if built is None:
-            self.drop(writer)
-        else:
-            self.put(writer, *built)
+        self.put(writer, *build(writer))

@@ -26,7 +26,8 @@ from .styles import styled_images
 def drawn_digits(images: np.ndarray, labels: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """uint8 digits (N, 28, 28) re-drawn in many hands, then N styled digits: uint8
-    images (2N, 28, 28) and labels (2N,)."""
+    images (2N, 28, 28) and labels (2N,).  The guard reads every image on every teach,
+    so the sets stay small: a few hundred per kind."""
     redrawn = np.zeros(images.shape, np.float32)
     for i, strokes in enumerate(images_to_strokes(images)):
         if strokes:

@@ -132,7 +132,7 @@ def _balanced(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> n
 
 def make_subset(folder: str | os.PathLike, out: str | os.PathLike = SUBSET,
                 heldout_per_class: int = 100, anchors_per_class: int = 200,
-                nondigits: int = 1000, seed: int = 0) -> Subset:
+                drawn_per_class: int = 50, nondigits: int = 500, seed: int = 0) -> Subset:
     """Pick class-balanced held-out (test) and anchor (train) digits, draw the guard's
     sets from the held-out digits, and save them all."""
     from .guardsets import drawn_digits
@@ -143,7 +143,10 @@ def make_subset(folder: str | os.PathLike, out: str | os.PathLike = SUBSET,
     train_x, train_y = load_mnist(folder, "train")
     h = _balanced(test_y, heldout_per_class, rng)
     a = _balanced(train_y, anchors_per_class, rng)
-    drawn_x, drawn_y = drawn_digits(test_x[h], test_y[h], rng)
+    # The guard's drawn digits: some of the held-out digits re-drawn, as many styled.
+    picks = np.sort(np.concatenate([np.flatnonzero(test_y[h] == d)[:drawn_per_class]
+                                    for d in range(10)]))
+    drawn_x, drawn_y = drawn_digits(test_x[h][picks], test_y[h][picks], rng)
     subset = Subset(test_x[h], test_y[h], train_x[a], train_y[a], drawn_x, drawn_y,
                     draw_nondigits(nondigits, rng))
     buf = io.BytesIO()

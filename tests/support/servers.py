@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +38,14 @@ if str(ROOT) not in sys.path:
 from network import pretrained  # noqa: E402
 
 from .wsclient import WAIT  # noqa: E402
+
+LEARN_EVERYTHING = {"INKLING_RATE_LIMITS": "off", "INKLING_AGREE_SOURCES": "1",
+                    **{f"INKLING_GUARD_{name}": "100"
+                       for name in ("DROP", "STEP", "CLASS_DROP", "UNSURE_DROP", "ECE_RISE")}}
+"""Environment of a server whose shared model learns every teach: no rate limits or
+budgets, no agreement needed, no guard (for tests that count versions exactly; the crude
+test drawings may legitimately be refused by a real guard)."""
+
 
 # --- the model new instances are seeded from ---------------------------------------------
 
@@ -282,6 +291,27 @@ class Gunicorn(_Loopback):
                 if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
                     children.append(int(entry))
         return [self.proc.pid, *sorted(children)]
+
+    def worker_of(self, client: socket.socket) -> int:
+        """The pid of the worker serving a connected client socket (read from /proc)."""
+        port = client.getsockname()[1]
+        inode = None
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if int(local.split(":")[1], 16) == self.port and int(remote.split(":")[1], 16) == port:
+                inode = fields[9]
+                break
+        if inode is None:
+            raise AssertionError(f"no server socket for client port {port}")
+        for pid in self.pids()[1:]:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        return pid
+                except OSError:
+                    continue
+        raise AssertionError(f"no worker holds socket {inode}")
 
     def signal(self, signum) -> None:
         """Send ``signum`` to the master process."""

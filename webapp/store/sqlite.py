@@ -40,6 +40,9 @@ class SQLiteDialect(Dialect):
                                      isolation_level=None, check_same_thread=False)
         connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         connection.execute("PRAGMA synchronous = FULL")
+        # A version is a 2 MB blob: checkpoints (copying the log into the database) run on
+        # the follower's schedule (``wait_for_change``), not inside a person's teach.
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
         if self.max_bytes:
             (page,) = connection.execute("PRAGMA page_size").fetchone()
             connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
@@ -47,6 +50,15 @@ class SQLiteDialect(Dialect):
 
     def begin_write(self, connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Sleep (workers of one host poll), then move the log into the database."""
+        super().wait_for_change(timeout)
+        connection = sqlite3.connect(self.path, timeout=self.busy_timeout)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
 
     def table_exists(self, connection, name: str) -> bool:
         return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "

@@ -1,0 +1,120 @@
+"""The writer contract over the wire: /ws?writer=ID, personal predictions, taught's new
+fields, forget, the HTTP API's writer, bad ids; across gunicorn workers; through a crash."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from support.drawings import draw_digit
+from support.servers import http_get
+from support.wsclient import WSClient
+
+WRITER = "writer-0123456789"
+STRICT = {"AGREE_SOURCES": 3}  # the shared model will not take a contradiction at once
+
+
+def post(url: str, body) -> tuple[int, dict]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_writers_teach_adapts_their_predictions_and_nobody_elses(make_live_server,
+                                                                   ws_connect):
+    server = make_live_server(**STRICT)
+    mine = ws_connect(server.ws_url + f"?writer={WRITER}")
+    hello = mine.recv()
+    assert hello["writer"] == {"samples": 0, "accuracy": None}
+    theirs = ws_connect(server)
+    theirs.recv()
+    seven = draw_digit(7)
+    first = mine.request({"type": "ink", "strokes": seven})
+    assert first["personal"] is False and first["digit"] is not None
+    wrong = next(d for d in range(10) if d != first["digit"])
+    taught = mine.request({"type": "teach", "label": wrong})
+    assert taught["type"] == "taught" and taught["label"] == wrong
+    assert taught["predicted"] == first["digit"]
+    assert taught["writer"] == {"samples": 1, "accuracy": 0.0}
+    assert taught["shared"]["status"] in ("accepted", "pending", "refused")
+    assert taught["after"]["digit"] == wrong and 0 < taught["after"]["confidence"] <= 1
+    again = mine.request({"type": "ink", "strokes": seven})
+    assert again["personal"] is True and again["digit"] == wrong
+    other = theirs.request({"type": "ink", "strokes": seven})
+    assert "personal" not in other  # a connection without a writer is as it always was
+    assert other["digit"] == first["digit"]
+    status, body = post(server.url + "/api/predict", {"strokes": seven, "writer": WRITER})
+    assert status == 200 and body["digit"] == wrong and body["personal"] is True
+    status, body = post(server.url + "/api/predict", {"strokes": seven})
+    assert status == 200 and body["digit"] == first["digit"] and "personal" not in body
+    with np.load(io.BytesIO(http_get(server.url + f"/api/samples.npz?writer={WRITER}"))) as d:
+        assert d["labels"].tolist() == [wrong] and d["images"].shape == (1, 28, 28)
+    assert mine.request({"type": "forget"}) == {"type": "forgotten", "seq": mine._seq}
+    after = mine.request({"type": "ink", "strokes": seven})
+    assert after["personal"] is False and after["digit"] == first["digit"]
+    with np.load(io.BytesIO(http_get(server.url + f"/api/samples.npz?writer={WRITER}"))) as d:
+        assert d["labels"].tolist() == []
+
+
+@pytest.mark.parametrize("writer", ["short", "x" * 65, "has space!", "émile-writer", ""])
+def test_bad_writer_ids_are_bad_messages(live_server, writer):
+    ws = WSClient(live_server.ws_url + "?writer=" + urllib.request.quote(writer))
+    try:
+        error = ws.recv()
+        assert error["type"] == "error" and error["code"] == "bad_message"
+        assert "writer" in error["message"]
+        assert ws.wait_closed() == 1008
+    finally:
+        ws.close()
+    status, body = post(live_server.url + "/api/predict",
+                        {"strokes": draw_digit(1), "writer": writer})
+    assert status == 400 and body["code"] == "bad_message"
+    request = urllib.request.Request(live_server.url + "/api/samples.npz?writer="
+                                     + urllib.request.quote(writer))
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 400
+    caught.value.close()
+
+
+def test_forget_needs_a_writer(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    ws.recv()
+    reply = ws.request({"type": "forget"})
+    assert reply["type"] == "error" and reply["code"] == "bad_message"
+
+
+@pytest.mark.gunicorn
+@pytest.mark.slow
+def test_a_writer_teaches_through_one_worker_and_predicts_through_the_other(make_gunicorn):
+    server = make_gunicorn(workers=2, INKLING_AGREE_SOURCES="3")
+    seven = draw_digit(7)
+    # Connections land on either worker: open them until two workers each serve one.
+    sockets, by_worker = [], {}
+    while len(by_worker) < 2:
+        assert len(sockets) < 40, "every connection landed on the same worker"
+        ws = WSClient(server.ws_url + f"?writer={WRITER}")
+        ws.recv()
+        sockets.append(ws)
+        by_worker.setdefault(server.worker_of(ws.sock), ws)
+    try:
+        teacher, reader = by_worker.values()
+        first = teacher.request({"type": "ink", "strokes": seven})
+        wrong = next(d for d in range(10) if d != first["digit"])
+        assert teacher.request({"type": "teach", "label": wrong})["type"] == "taught"
+        # whichever worker the reader is on, its predictions know within a second
+        deadline = time.monotonic() + 5
+        while reader.request({"type": "ink", "strokes": seven})["digit"] != wrong:
+            assert time.monotonic() < deadline, "the writer's teach never reached the worker"
+    finally:
+        for ws in sockets:
+            ws.close()
