@@ -11,11 +11,14 @@ import io
 import json
 import re
 import socket
+import time
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
 from support.drawings import draw_digit
-from support.servers import ROOT, app_config
+from support.servers import ROOT, app_config, http_get
 from support.wsclient import HandshakeRejected
 
 from network.ink.pixels import to_uint8
@@ -336,3 +339,100 @@ def test_the_echo_route_exists_only_for_benchmarks(make_live_server, ws_connect)
     ws = ws_connect(bench.url.replace("http", "ws") + "/ws/echo")
     ws.send_text("ping?")
     assert ws.recv_raw() == "ping?"
+
+
+# --- the edges of HTTP: hosts, chunked bodies, health -----------------------------------
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, dict]:
+    """Send a raw HTTP request (the server may answer before it has read it all)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        try:
+            s.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it answered and closed early: read what it said
+        response = b""
+        while b"\r\n\r\n" not in response or len(response.split(b"\r\n\r\n", 1)[1]) < int(
+                re.search(rb"Content-Length: (\d+)", response).group(1) if re.search(
+                    rb"Content-Length: (\d+)", response) else 0):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+    status = int(response.split(b" ", 2)[1])
+    return status, json.loads(response.split(b"\r\n\r\n", 1)[1])
+
+
+def chunked(data: bytes) -> bytes:
+    pieces = [data[i:i + 8192] for i in range(0, len(data), 8192)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(("size", "status"), [(2_000, 200), (600 * 1024, 413)])
+def test_a_chunked_body_over_the_limit_is_413(live_server, size, status):
+    data = json.dumps({"strokes": [[[1, 2], [3, 4]] * (size // 16)]}).encode()
+    head = (b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+            b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    got, body = raw_request(live_server.port, head, chunked(data))
+    assert got == status
+    assert body["type"] == ("prediction" if status == 200 else "error")
+    if status == 413:
+        assert body["code"] == "too_large"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/model", "/ws"])
+def test_a_foreign_host_is_refused_so_dns_rebinding_gets_nothing(live_server, path):
+    head = (f"GET {path} HTTP/1.1\r\nHost: attacker.example:{live_server.port}\r\n"
+            f"Origin: http://attacker.example:{live_server.port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    status, body = raw_request(live_server.port, head)
+    assert status == 400 and body["code"] == "bad_host"
+
+
+def test_allowed_hosts_come_from_the_config(make_live_server):
+    server = make_live_server(ALLOWED_HOSTS=(".draw.example", "inkling.test"))
+    for host, status in (("inkling.test", 200), ("a.draw.example", 200), ("draw.example", 200),
+                         ("localhost", 200), ("[::1]", 200), ("evil.example", 400)):
+        head = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        assert raw_request(server.port, head)[0] == status, host
+
+
+def test_a_full_database_makes_teaches_unavailable_and_health_503_then_recovers(
+        make_live_server, ws_connect, caplog):
+    # A version is about 1.7 MB: a 4 MB database holds two, not three.
+    server = make_live_server(MAX_DATABASE_MB=4, AGREE_SOURCES=1, RATE_LIMITS=False,
+                              GUARD_DROP=100, GUARD_STEP=100, GUARD_CLASS_DROP=100,
+                              GUARD_UNSURE_DROP=100, GUARD_ECE_RISE=100)
+    hub = server.runtime.hub
+    assert http_get(server.url + "/healthz")["status"] == "ok"
+    ws = ws_connect(server)
+    ws.recv()
+    ws.request({"type": "ink", "strokes": draw_digit(1)})
+    assert ws.request({"type": "teach", "label": 1})["type"] == "taught"
+    for _ in range(3):
+        reply = ws.request({"type": "teach", "label": 1})
+        assert reply["type"] == "error" and reply["code"] == "unavailable", reply
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(server.url + "/healthz", timeout=30)
+    assert caught.value.code == 503
+    assert "cannot take new drawings" in json.loads(caught.value.read())["message"]
+    caught.value.close()
+    assert [r.message for r in caplog.records].count(
+        f"teaches cannot be saved: {hub.write_error}") == 1  # once, not once per teach
+    # predictions go on from the model in memory
+    assert ws.request({"type": "ink", "strokes": draw_digit(7)})["digit"] is not None
+    # room again (an operator deleted an old version): health recovers with no restart,
+    # and so does teaching
+    with hub.store._write() as connection:
+        connection.execute("DELETE FROM versions WHERE version = 1")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if http_get(server.url + "/healthz")["status"] == "ok":
+                break
+        except urllib.error.HTTPError as error:
+            error.close()
+        assert time.monotonic() < deadline, "health never recovered"
+    assert ws.request({"type": "teach", "label": 1})["type"] == "taught"
+    assert hub.write_error is None

@@ -137,8 +137,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(test_config)
     # Derived settings, unless a layer above set them explicitly (Flask's own default
     # for MAX_CONTENT_LENGTH is None: no limit).
+    # One byte more than a body may have: werkzeug cuts longer chunked bodies there, and
+    # webapp.api.body sees the extra byte and answers 413.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
-        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_MESSAGE_BYTES"]
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_MESSAGE_BYTES"] + 1
     app.config.setdefault("SOCK_SERVER_OPTIONS", {
         "max_message_size": app.config["MAX_MESSAGE_BYTES"],
         "ping_interval": app.config["PING_INTERVAL"] or None,

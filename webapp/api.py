@@ -14,10 +14,11 @@ run code.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 from flask import Blueprint, Response, current_app, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from wsproto.utilities import RemoteProtocolError
 
 from network.ink.pixels import to_float
@@ -86,11 +87,49 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    """200 once the model is loaded (and while the app is not shutting down)."""
+    """200 while the model is loaded and the database reads and takes teaches; 503 with
+    the reason while shutting down, or while the database is unreachable or full."""
     runtime = get_runtime()
     if runtime.closing:
         return error_response("unavailable", "The server is shutting down.", 503)
+    problem = runtime.hub.health()
+    if problem is not None:
+        return error_response("unavailable", problem, 503)
     return {"status": "ok", "model_version": runtime.hub.version}
+
+
+def body(limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes: 413 beyond, chunked or not."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    return data
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """An IP address, localhost, or a name in ALLOWED_HOSTS (``.example.org`` also allows
+    its subdomains; ``*`` any): a DNS-rebinding page names a host we do not serve."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower().rstrip(".")
+    if "*" in allowed or name == "localhost" or name in allowed:
+        return True
+    if any(a.startswith(".") and (name.endswith(a) or name == a[1:]) for a in allowed):
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def check_host():
+    """Refuse a request whose Host is not ours (before any route runs)."""
+    if not host_allowed(request.host, current_app.config["ALLOWED_HOSTS"]):
+        return error_response("bad_host", "This server does not answer to that host name; "
+                              "its operator can allow it (INKLING_ALLOWED_HOSTS).", 400)
+    return None
 
 
 @bp.post("/api/predict")
@@ -99,8 +138,8 @@ def predict():
     runtime = get_runtime()
     if not runtime.limits.allow_predict(request.remote_addr or "?"):
         return error_response("rate_limited", "Too many predictions; slow down.", 429)
-    body = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
-    parsed = parse_predict_body(body, Limits.from_config(current_app.config))
+    data = body(current_app.config["MAX_MESSAGE_BYTES"])
+    parsed = parse_predict_body(data, Limits.from_config(current_app.config))
     image = render(parsed.strokes) if parsed.strokes is not None else to_float(parsed.image)
     if parsed.writer is not None:
         runtime.hub.prepare(parsed.writer)
@@ -167,6 +206,7 @@ def add_security_headers(response: Response) -> Response:
 
 def init_app(app) -> None:
     """Register the routes, the JSON error handlers and the security headers."""
+    app.before_request(check_host)
     app.register_blueprint(bp)
     app.register_error_handler(ProtocolError, handle_protocol_error)
     app.register_error_handler(HTTPException, handle_http_error)

@@ -54,6 +54,7 @@ from .store import (
     TeachDecision,
     TeachRequest,
     TeachTransaction,
+    Unavailable,
     VersionInfo,
 )
 from .store.sqlite import SQLiteStore
@@ -166,6 +167,7 @@ class ModelHub:
             rng=self.rng, not_sure_below=pretrained.NOT_SURE_BELOW)
         self.memories = Memories()
         self.store_error: str | None = None  # why the follower cannot read the store, if so
+        self.write_error: str | None = None  # why the last teach could not be saved, if so
         self.teaches_waiting = 0  # submitted to the teacher and not yet answered
 
         self._swap = threading.Lock()
@@ -345,7 +347,12 @@ class ModelHub:
                                                       seen)
             return decision
 
-        record = self.store.teach(request, step)
+        try:
+            record = self.store.teach(request, step)
+        except Unavailable as error:
+            self._note_write(str(error))
+            raise
+        self._note_write(None)
         model = made["model"]
         if record.accepted:
             model = made["new"]
@@ -430,6 +437,23 @@ class ModelHub:
             memory = self.memories.get(writer)
         return memory
 
+    def _note_write(self, error: str | None) -> None:
+        """Remember whether teaches can be saved; say so once per change of state."""
+        if error != self.write_error:
+            if error:
+                log.error("teaches cannot be saved: %s", error)
+            else:
+                log.info("teaches are saved again")
+            self.write_error = error
+
+    def health(self) -> str | None:
+        """Why this worker cannot serve everything (database down or full), or None."""
+        if self.store_error:
+            return f"The database cannot be reached ({self.store_error})."
+        if self.write_error:
+            return f"The database cannot take new drawings ({self.write_error})."
+        return None
+
     def samples_npz(self, writer: str | None = None) -> bytes:
         """Accepted drawings (or one writer's) as .npz bytes: images uint8 (N,28,28), labels."""
         images, labels = self._teacher.submit(self.store.export_samples, writer).result()
@@ -466,6 +490,8 @@ class ModelHub:
             if self._stopping:
                 return
             self.sync()
+            if self.write_error and self.store.has_room():
+                self._note_write(None)  # room again: the next teach will tell if not
             newest, changed = self.store.changed_writers(self._writer_revision)
             for writer in self.memories.stale(changed):
                 self.memories.load(writer, self._build_memory)

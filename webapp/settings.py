@@ -139,6 +139,9 @@ SETTINGS = (
             "when set, teaching needs this token (predicting stays open)"),
     Setting("ALLOWED_ORIGINS", "INKLING_ALLOWED_ORIGINS", _origins, (),
             "comma-separated origins allowed to open /ws besides the same origin; * allows any"),
+    Setting("ALLOWED_HOSTS", "INKLING_ALLOWED_HOSTS", _origins, (),
+            "comma-separated host names the server answers to besides IP addresses and "
+            "localhost (.example.org: and its subdomains; *: any)"),
     Setting("TRUST_PROXY", "INKLING_TRUST_PROXY", _flag, False,
             "1 when behind one reverse proxy: client address from X-Forwarded-For, "
             "host and scheme from X-Forwarded-Host/-Proto"),

@@ -260,6 +260,10 @@ class Store(abc.ABC):
     def wait_for_change(self, timeout: float) -> None:
         """Wait until a version or a writer may have changed (at most ``timeout`` s)."""
 
+    def has_room(self) -> bool:
+        """True unless the database is known to be full (checked cheaply, often)."""
+        return True
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Raise Unavailable unless the database answers a trivial query."""

@@ -120,6 +120,23 @@ class SQLiteStore(SQLStore):
         if mode.lower() != "wal":
             raise RuntimeError(f"SQLite refused WAL mode for {self.path} (got {mode!r})")
 
+    def has_room(self) -> bool:
+        """Room for one more version (pages in use + its size below 99% of max_bytes), and
+        64 MB left on the file system."""
+        free = os.statvfs(os.path.dirname(self.path) or ".")
+        if free.f_bavail * free.f_frsize < 64 * 2**20:
+            return False
+        if not self.dialect.max_bytes:
+            return True
+        with self._connection() as connection:
+            (pages,) = connection.execute("PRAGMA page_count").fetchone()
+            (unused,) = connection.execute("PRAGMA freelist_count").fetchone()
+            (size,) = connection.execute("PRAGMA page_size").fetchone()
+            row = connection.execute("SELECT length(weights) FROM versions "
+                                     "ORDER BY version DESC LIMIT 1").fetchone()
+        version = row[0] if row else 0
+        return (pages - unused) * size + version < 0.99 * self.dialect.max_bytes
+
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file ('ok' when nothing is torn)."""
         with self._connection() as connection:
