@@ -9,6 +9,9 @@
 - ``make_gunicorn(instance_path=None, workers=2, **INKLING_env)``: the real ``gunicorn``
   command started in the repository root (as in the README) with ``INKLING_BIND`` on
   port 0; returns a ready ``Gunicorn``; stopped (SIGKILL if need be) at teardown.
+- ``postgres_cluster``: one throwaway PostgreSQL server for the session
+  (``support.postgres``); tests that need one skip without PostgreSQL, or fail with
+  ``INKLING_REQUIRE_POSTGRES=1``.  ``postgres_url``: a fresh database on it per test.
 
 Every server binds 127.0.0.1 on a port the OS picks, and every socket, thread and
 process a fixture starts is closed at teardown (pytest runs with -W error, so a leak
@@ -19,6 +22,7 @@ tests/browser/conftest.py collected too, the name ``conftest`` is ambiguous.
 from __future__ import annotations
 
 import pytest
+from support.postgres import PostgresCluster, require
 from support.servers import Gunicorn, LiveServer, app_config
 from support.wsclient import WAIT, WSClient
 
@@ -106,3 +110,20 @@ def make_gunicorn(tmp_path):
     yield factory
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A throwaway PostgreSQL server shared by the session; removed at its end."""
+    require()
+    cluster = PostgresCluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster):
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_cluster.create_database()

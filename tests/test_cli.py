@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -209,3 +211,305 @@ def test_as_a_real_process(data_dir, model_path, tmp_path):
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
     assert "does not exist" in bad.stderr
+
+
+# -- the operator's commands, on SQLite and on PostgreSQL ---------------------------------
+# A database filled through the Store interface with stand-in weights (the commands never
+# load a model): version 1 seeded, drawings 1 and 3 accepted (versions 2 and 3), drawing 2
+# refused, drawing 4 pending; writers w1 (drawings 1, 3) and w2 (drawing 2).
+
+OPERATOR_DRAWINGS = [  # (label, writer, status, held-out of the version it makes)
+    (3, "w1", "accepted", 0.94), (5, "w2", "refused", None), (7, "w1", "accepted", 0.96),
+    (1, None, "pending", None)]
+
+
+def fill(store) -> None:
+    from webapp.store import TeachDecision, TeachRequest
+
+    store.seed(b"weights-1", {"seeded_from": "test"}, 0.95, None)
+    for i, (label, writer, status, heldout) in enumerate(OPERATOR_DRAWINGS):
+        pixels = np.full((28, 28), i + 1, np.uint8)
+
+        def step(txn, status=status, heldout=heldout):
+            if status != "accepted":
+                return TeachDecision(status, 0, 0, reason=f"{status} for the test")
+            weights = f"weights-{txn.base.version + 1}".encode()
+            return TeachDecision("accepted", 0, 0, heldout=heldout, weights=weights)
+
+        store.teach(TeachRequest([[[0, 0], [i, i]]], pixels, label, writer, None,
+                                 "10.0.0.0/24"), step)
+
+
+class Database:
+    """The flags that name a database for the commands, and a way to open it here."""
+
+    def __init__(self, flags, opener):
+        self.flags = flags
+        self.open = opener
+
+
+def empty_database(request, tmp_path) -> Database:
+    if request.param == "postgres":
+        from webapp.store.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+        return Database(["--database-url", url], lambda: PostgresStore(url))
+    from webapp.store.sqlite import SQLiteStore
+
+    instance = tmp_path / "instance"
+    return Database(["--instance", str(instance)], lambda: SQLiteStore.in_folder(instance))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh(request, tmp_path, monkeypatch):
+    """A database of each backend that does not exist yet (no schema, no folder)."""
+    for name in ("INKLING_DATABASE_URL", "INKLING_INSTANCE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    return empty_database(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path, monkeypatch):
+    """A filled database of each backend (see OPERATOR_DRAWINGS)."""
+    for name in ("INKLING_DATABASE_URL", "INKLING_INSTANCE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    db = empty_database(request, tmp_path)
+    with db.open() as store:
+        fill(store)
+    return db
+
+
+def run(argv) -> int:
+    """main(argv), with argparse's exits turned into return codes."""
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return exit_info.code
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_versions(database, capsys):
+    assert run(["versions", *database.flags]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["version", "created", "held-out", "parent", "taught", "note"]
+    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
+    assert lines[1].split()[3:6] == ["96.00%", "2", "1"]
+    assert lines[3].split()[3:] == ["95.00%", "-", "0", "seed"]
+    assert run(["versions", "--json", *database.flags]) == 0
+    rows = json_lines(capsys.readouterr().out)
+    assert [(r["version"], r["parent"], r["taught"], r["heldout"]) for r in rows] == [
+        (3, 2, 1, 0.96), (2, 1, 1, 0.94), (1, None, 0, 0.95)]
+
+
+def test_rollback_makes_a_new_version_and_keeps_the_history(database, capsys):
+    assert run(["rollback", "2", *database.flags]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("version 4 now has the weights of version 2 (held-out 94.00%)")
+    with database.open() as store:
+        newest = store.load_version()
+        assert (newest.version, newest.parent, newest.weights) == (4, 3, b"weights-2")
+        assert [v["version"] for v in store.versions()] == [4, 3, 2, 1]
+        assert store.sample_count() == 2  # the drawings stay
+    assert run(["versions", "--json", *database.flags]) == 0
+    assert json_lines(capsys.readouterr().out)[0]["note"] == "rollback to 2"
+
+
+def test_drawings_lists_and_filters(database, capsys):
+    def ids(*args):
+        assert run(["drawings", "--json", *args, *database.flags]) == 0
+        return [row["id"] for row in json_lines(capsys.readouterr().out)]
+
+    assert ids() == [1, 2, 3, 4]
+    assert ids("--writer", "w1") == [1, 3]
+    assert ids("--status", "refused") == [2]
+    assert ids("--status", "pending") == [4]
+    assert ids("--writer", "w1", "--status", "accepted") == [1, 3]
+    assert ids("--writer", "nobody") == []
+    assert run(["drawings", *database.flags]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["id", "created", "status", "label"]
+    assert lines[2].split()[3:5] == ["refused", "5"] and "refused for the test" in lines[2]
+    assert lines[-1] == "4 drawings"
+
+
+def test_drawings_delete_and_quarantine(database, capsys):
+    assert run(["drawings", "--quarantine", "1", *database.flags]) == 0
+    assert capsys.readouterr().out == "quarantined 1 of 1 drawing\n"
+    with database.open() as store:
+        assert store.drawings(status="quarantined")[0]["reason"] == "set aside by an operator"
+        assert store.export_samples()[1].tolist() == [7]  # out of the data set
+        assert store.sample_count() == 1
+        assert store.writer_state("w1").samples == 1
+    assert run(["drawings", "--quarantine", "1", "3", "--reason", "spam", *database.flags]) == 0
+    assert "quarantined 1 of 2 drawings" in capsys.readouterr().out  # 1 was already
+    assert run(["drawings", "--delete", "2", "4", "99", *database.flags]) == 0
+    assert capsys.readouterr().out == "deleted 2 of 3 drawings (the others do not exist)\n"
+    with database.open() as store:
+        assert [d["id"] for d in store.drawings()] == [1, 3]
+        assert store.latest_version() == 3  # the versions they taught stay
+
+
+def test_export_writes_what_the_api_serves(database, tmp_path, capsys):
+    out = tmp_path / "taught.npz"
+    assert run(["export", "--out", str(out), *database.flags]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {out}: 2 drawings")
+    with np.load(out) as data:
+        assert sorted(data.files) == ["images", "labels"]
+        images, labels = data["images"], data["labels"]
+    assert images.dtype == np.uint8 and images.shape == (2, 28, 28)
+    assert labels.dtype == np.uint8 and labels.tolist() == [3, 7]
+    assert images[:, 0, 0].tolist() == [1, 3]  # drawings 1 and 3, in teach order
+    assert run(["export", "--out", str(out), "--writer", "w1", *database.flags]) == 0
+    with np.load(out) as data:
+        assert data["labels"].tolist() == [3, 7]
+
+
+def test_db_upgrade_creates_then_finds_the_schema_current(fresh, capsys):
+    assert run(["db", "upgrade", *fresh.flags]) == 0
+    assert capsys.readouterr().out == "created the schema (version 2)\n"
+    assert run(["db", "upgrade", *fresh.flags]) == 0
+    assert capsys.readouterr().out == "the schema is up to date (version 2)\n"
+    assert run(["versions", *fresh.flags]) == 0
+    assert capsys.readouterr().out.startswith("no versions yet")
+
+
+FIRST_RELEASE_SCHEMA = """
+CREATE TABLE versions (version INTEGER PRIMARY KEY, created REAL NOT NULL,
+    metadata TEXT NOT NULL, heldout REAL, parent INTEGER, weights BLOB NOT NULL);
+CREATE TABLE drawings (id INTEGER PRIMARY KEY, created REAL NOT NULL,
+    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9), predicted INTEGER,
+    base_version INTEGER NOT NULL, version INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('accepted', 'quarantined')), reason TEXT,
+    image BLOB NOT NULL CHECK (length(image) = 784), strokes TEXT NOT NULL);
+CREATE INDEX drawings_by_status ON drawings (status, id);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('accepted', '1');
+INSERT INTO versions VALUES (1, 0, '{}', 0.95, NULL, x'01'), (2, 1, '{}', 0.96, 1, x'02');
+"""
+
+
+def test_db_upgrade_brings_a_first_release_database_up_to_date(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    monkeypatch.delenv("INKLING_DATABASE_URL", raising=False)
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    connection = sqlite3.connect(instance / "inkling.sqlite3")
+    with connection:
+        connection.executescript(FIRST_RELEASE_SCHEMA)
+        connection.executemany(
+            "INSERT INTO drawings VALUES (?, 0, ?, 1, 1, ?, ?, NULL, ?, '[]')",
+            [(1, 4, 2, "accepted", bytes(784)), (2, 6, None, "quarantined", bytes(784))])
+    connection.close()
+    assert run(["db", "upgrade", "--instance", str(instance)]) == 0
+    assert capsys.readouterr().out == "upgraded the schema from version 1 to 2\n"
+    assert run(["drawings", "--json", "--instance", str(instance)]) == 0
+    rows = json_lines(capsys.readouterr().out)
+    # the first release's "quarantined" meant refused by the guard
+    assert [(r["label"], r["status"]) for r in rows] == [(4, "accepted"), (6, "refused")]
+
+
+@pytest.mark.parametrize("argv,command,message", [
+    (["rollback", "9"], "rollback", "version 9 does not exist"),
+    (["rollback", "0"], "rollback", "positive integer"),
+    (["rollback", "two"], "rollback", "is not a version number"),
+    (["drawings", "--status", "kept"], "drawings", "invalid choice"),
+    (["drawings", "--delete", "x"], "drawings", "is not a drawing id"),
+    (["drawings", "--delete", "98", "99"], "drawings", "no drawing has the ids 98, 99"),
+    (["drawings", "--delete", "1", "--writer", "w1"], "drawings", "ids only"),
+    (["drawings", "--delete", "1", "--quarantine", "2"], "drawings", "not allowed with"),
+    (["export"], "export", "--out"),
+    (["export", "--out", "{tmp}"], "export", "is a folder"),
+    (["db"], "db", "required"),
+])
+def test_bad_operator_input(argv, command, message, database, tmp_path, capsys):
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    with database.open() as store:
+        before = (store.versions(), store.drawings())
+    flags = database.flags if argv != ["db"] else []
+    err = assert_one_error_line(capsys, run([*argv, *flags]), command)
+    assert message in err
+    with database.open() as store:
+        assert (store.versions(), store.drawings()) == before  # nothing changed
+
+
+@pytest.mark.parametrize("case", ["no database here", "not postgresql", "unreachable",
+                                  "bad setting"])
+def test_bad_database_settings(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("INKLING_DATABASE_URL", raising=False)
+    flags = ["--instance", str(tmp_path / "nowhere")]
+    if case == "not postgresql":
+        flags += ["--database-url", "mysql://127.0.0.1/inkling"]
+    elif case == "unreachable":
+        from support.postgres import free_port
+
+        flags += ["--database-url", f"postgresql://127.0.0.1:{free_port()}/inkling"]
+    elif case == "bad setting":
+        monkeypatch.setenv("INKLING_KEEP_DRAWINGS", "lots")
+    err = assert_one_error_line(capsys, run(["versions", *flags]), "versions")
+    assert {"no database here": "no Inkling database at",
+            "not postgresql": "must start with postgresql://",
+            "unreachable": "cannot be reached",
+            "bad setting": "INKLING_KEEP_DRAWINGS"}[case] in err
+    assert not (tmp_path / "nowhere").exists()  # nothing was created
+
+
+def test_operator_commands_as_a_real_process_find_the_apps_database(database, tmp_path):
+    """The database from the environment the app reads (INKLING_DATABASE_URL, else
+    INKLING_INSTANCE_PATH), as a shell runs the command."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INKLING_")}
+    env.update(PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS="1")
+    name, value = database.flags
+    env["INKLING_DATABASE_URL" if name == "--database-url" else "INKLING_INSTANCE_PATH"] = value
+
+    def inkling(*args):
+        return subprocess.run([sys.executable, "-m", "webapp.cli", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, env=env)
+
+    ok = inkling("versions", "--json")
+    assert ok.returncode == 0 and ok.stderr == ""
+    assert [row["version"] for row in json_lines(ok.stdout)] == [3, 2, 1]
+    bad = inkling("rollback", "7")
+    assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("inkling rollback: error: model version 7 does not exist")
+
+
+@pytest.mark.slow
+def test_a_running_app_adopts_a_rollback_and_exports_match_the_api(make_app, tmp_path,
+                                                                  monkeypatch, capsys):
+    """SQLite and a live app; PostgreSQL with gunicorn hosts is in test_hosts."""
+    from support.drawings import draw_digit
+
+    from network.ink.pixels import to_uint8
+    from network.ink.render import render
+    from webapp.store import TeachRequest
+
+    monkeypatch.delenv("INKLING_DATABASE_URL", raising=False)
+    instance = tmp_path / "instance"
+    app = make_app(instance, RATE_LIMITS=False, AGREE_SOURCES=1, GUARD_DROP=100,
+                   GUARD_STEP=100, GUARD_CLASS_DROP=100, GUARD_UNSURE_DROP=100,
+                   GUARD_ECE_RISE=100)
+    hub = app.extensions["inkling"].hub
+    for digit in (2, 7):
+        strokes = [np.asarray(s, float) for s in draw_digit(digit)]
+        assert hub.teach(TeachRequest(strokes, to_uint8(render(strokes)), digit)).accepted
+    assert hub.version == 3
+    flags = ["--instance", str(instance)]
+    out = tmp_path / "taught.npz"
+    assert run(["export", "--out", str(out), *flags]) == 0
+    served = app.test_client().get("/api/samples.npz").data
+    with np.load(out) as mine, np.load(io.BytesIO(served)) as api:
+        assert mine["labels"].tolist() == api["labels"].tolist() == [2, 7]
+        np.testing.assert_array_equal(mine["images"], api["images"])
+        assert mine["images"].dtype == api["images"].dtype == np.uint8
+
+    assert run(["rollback", "1", *flags]) == 0
+    capsys.readouterr()
+    rolled = time.monotonic()
+    while hub.version != 4:  # the hub's follower adopts it by itself
+        assert time.monotonic() - rolled < 1.0, "the app did not adopt the rollback in 1 s"
+        time.sleep(0.01)
+    assert app.test_client().get("/api/model").json["parent"] == 3

@@ -1,15 +1,29 @@
-"""The ``inkling`` command: train, evaluate and export models, and build the shipped subset.
+"""The ``inkling`` command: train, evaluate and export models, build the shipped subset,
+and look after a running Inkling's database (versions, rollback, drawings, export, db).
+
+The operator's commands open the database the app would: ``INKLING_DATABASE_URL``
+(PostgreSQL), else SQLite in ``INKLING_INSTANCE_PATH`` or ./instance, with the instance's
+``config.py`` layered in between as in ``create_app``; ``--database-url`` and
+``--instance`` override both.  They work while the app runs: a change is one write
+transaction, and every worker on every host follows it within a second.
 
 Every failure a user can cause (a missing folder, a wrong file, a model of the wrong
-shape) ends in one line on stderr and exit code 2, never a traceback.
+shape, a version that does not exist, an unreachable database) ends in one line on
+stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import sqlite3
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
 
 from network import pretrained
 from network.durable import atomic_write_bytes
@@ -18,6 +32,7 @@ from network.nn.model import ModelFileError, load_model, save_model
 from network.training.calibration import evaluate_probabilities
 from network.training.loop import Recipe, train
 from network.training.mnist import DataError, load_mnist, make_subset
+from webapp.store import STATUSES, StoreError
 
 EXIT_USAGE = 2
 
@@ -38,8 +53,28 @@ def _positive(kind):
     return parse
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in one line (``inkling versions: error: ...``) and code 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _number_of(what: str):
+    """A parser of positive integers naming ``what`` (a version, a drawing id)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{what} is a positive integer, got {text}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inkling", description=__doc__.splitlines()[0])
+    parser = Parser(prog="inkling", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model on MNIST and save it")
@@ -75,6 +110,47 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.add_argument("--out", default=str(pretrained.SUBSET))
     s.add_argument("--seed", type=int, default=0)
+
+    # -- the operator's commands: the database the app uses --------------------------
+    where = Parser(add_help=False)
+    where.add_argument("--database-url", metavar="URL",
+                       help="postgresql://... (default: $INKLING_DATABASE_URL; else SQLite "
+                            "in the instance folder)")
+    where.add_argument("--instance", metavar="FOLDER",
+                       help="the instance folder (default: $INKLING_INSTANCE_PATH or ./instance)")
+
+    v = sub.add_parser("versions", parents=[where],
+                       help="every retained model version: time, held-out accuracy, parent, "
+                            "drawings taught")
+    v.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    r = sub.add_parser("rollback", parents=[where],
+                       help="a new version with an older version's weights (history kept)")
+    r.add_argument("version", type=_number_of("a version number"), metavar="VERSION")
+
+    d = sub.add_parser("drawings", parents=[where],
+                       help="list taught drawings, or delete or quarantine some by id")
+    d.add_argument("--writer", help="only this writer's drawings")
+    d.add_argument("--status", choices=STATUSES, help="only drawings with this status")
+    d.add_argument("--json", action="store_true", help="one JSON object per line")
+    act = d.add_mutually_exclusive_group()
+    act.add_argument("--delete", nargs="+", type=_number_of("a drawing id"), metavar="ID",
+                     help="delete these drawings (the versions they taught stay)")
+    act.add_argument("--quarantine", nargs="+", type=_number_of("a drawing id"), metavar="ID",
+                     help="set these drawings aside: out of replay, export and personal "
+                          "memories")
+    d.add_argument("--reason", default="set aside by an operator",
+                   help="why, for --quarantine")
+
+    o = sub.add_parser("export", parents=[where],
+                       help="everything taught as .npz (as GET /api/samples.npz gives it)")
+    o.add_argument("--out", required=True, help="the .npz file to write")
+    o.add_argument("--writer", help="every drawing of this writer instead")
+
+    b = sub.add_parser("db", help="the database's schema")
+    bsub = b.add_subparsers(dest="db_command", required=True, metavar="upgrade")
+    bsub.add_parser("upgrade", parents=[where],
+                    help="create or upgrade the schema (the app also does it at start)")
     return parser
 
 
@@ -156,16 +232,154 @@ def cmd_make_subset(args) -> int:
     return 0
 
 
+# -- the operator's commands ----------------------------------------------------------
+def store_config(args):
+    """(config, instance folder) as the app layers them, then --database-url/--instance."""
+    from flask import Config
+
+    from webapp.settings import SETTINGS, settings_from_env
+
+    instance = os.path.abspath(args.instance or os.environ.get("INKLING_INSTANCE_PATH")
+                               or "instance")
+    config = Config(instance)
+    config.from_mapping({s.key: s.default for s in SETTINGS})
+    config.from_pyfile("config.py", silent=True)
+    config.from_mapping(settings_from_env(os.environ))
+    if args.database_url is not None:
+        config["DATABASE_URL"] = args.database_url or None
+    return config, instance
+
+
+def open_database(args, create: bool = False):
+    """The app's store (its schema brought up to date, as at the app's start)."""
+    from webapp.store import open_store
+    from webapp.store.sqlite import DATABASE_NAME
+
+    config, instance = store_config(args)
+    if not config.get("DATABASE_URL") and not create:
+        path = os.path.join(instance, DATABASE_NAME)
+        if not os.path.isfile(path):
+            raise CliError(f"no Inkling database at {path} (give --instance FOLDER, "
+                           "--database-url URL, or start the app once)")
+    return open_store(config, instance)
+
+
+def _when(created: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.2f}%"
+
+
+def cmd_versions(args) -> int:
+    with open_database(args) as store:
+        rows = store.versions()
+        for row in rows:
+            metadata = store.version_info(row["version"]).metadata
+            row["note"] = (f"rollback to {metadata['rolled_back_to']}"
+                           if "rolled_back_to" in metadata
+                           else "seed" if row["parent"] is None else "")
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    if not rows:
+        print("no versions yet (the app seeds version 1 at its first start)")
+        return 0
+    print(f"{'version':>7}  {'created':<19}  {'held-out':>8}  {'parent':>6}  {'taught':>6}  note")
+    for row in rows:
+        parent = "-" if row["parent"] is None else row["parent"]
+        line = (f"{row['version']:>7}  {_when(row['created']):<19}  "
+                f"{_percent(row['heldout']):>8}  {parent:>6}  {row['taught']:>6}  {row['note']}")
+        print(line.rstrip())
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    with open_database(args) as store:
+        info = store.rollback(args.version)
+    print(f"version {info.version} now has the weights of version {args.version} "
+          f"(held-out {_percent(info.heldout)}); every worker adopts it within a second")
+    return 0
+
+
+def cmd_drawings(args) -> int:
+    ids = args.delete or args.quarantine
+    if ids and (args.writer is not None or args.status is not None or args.json):
+        raise CliError("--delete and --quarantine take ids only, not --writer, --status "
+                       "or --json")
+    with open_database(args) as store:
+        if args.delete:
+            done, verb = store.delete_drawings(ids), "deleted"
+        elif args.quarantine:
+            done, verb = store.quarantine(ids, args.reason), "quarantined"
+        else:
+            rows = store.drawings(writer=args.writer, status=args.status)
+    if ids:
+        asked = sorted(set(ids))
+        if done == 0 and args.delete:
+            raise CliError(f"no drawing has the id{'s' if len(asked) > 1 else ''} "
+                           f"{', '.join(map(str, asked))}")
+        print(f"{verb} {done} of {len(asked)} drawing{'s' if len(asked) != 1 else ''}"
+              + ("" if done == len(asked) else
+                 " (the others do not exist)" if args.delete else
+                 " (the others do not exist or were quarantined already)"))
+        return 0
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    print(f"{'id':>6}  {'created':<19}  {'status':<11}  label  read  seen  {'version':>7}  "
+          "writer  source  reason")
+    for row in rows:
+        version = "-" if row["version"] is None else row["version"]
+        print(f"{row['id']:>6}  {_when(row['created']):<19}  {row['status']:<11}  "
+              f"{row['label']:>5}  {row['predicted']:>4}  {row['seen']:>4}  {version:>7}  "
+              f"{row['writer'] or '-'}  {row['source'] or '-'}  {row['reason'] or ''}".rstrip())
+    print(f"{len(rows)} drawing{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give a file name such as samples.npz")
+    with open_database(args) as store:
+        images, labels = store.export_samples(args.writer)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images, labels=labels)
+    atomic_write_bytes(out, buffer.getvalue())
+    print(f"wrote {out}: {len(labels)} drawing{'s' if len(labels) != 1 else ''} "
+          "(images uint8 (N, 28, 28), labels uint8 (N,))")
+    return 0
+
+
+def cmd_db(args) -> int:
+    with open_database(args, create=True) as store:  # opening migrates, under the lock
+        before, after = store.migrated
+    if before == 0:
+        print(f"created the schema (version {after})")
+    elif before < after:
+        print(f"upgraded the schema from version {before} to {after}")
+    else:
+        print(f"the schema is up to date (version {after})")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-json": cmd_export_json,
-            "make-subset": cmd_make_subset}
+            "make-subset": cmd_make_subset, "versions": cmd_versions, "rollback": cmd_rollback,
+            "drawings": cmd_drawings, "export": cmd_export, "db": cmd_db}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CliError, DataError, ModelFileError, ValueError) as exc:
-        print(f"inkling {args.command}: error: {exc}", file=sys.stderr)
+    except (CliError, DataError, ModelFileError, ValueError, StoreError,
+            sqlite3.DatabaseError) as exc:
+        # one line, even for a driver's multi-line message
+        print(f"inkling {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"inkling {args.command}: error: {exc.strerror or exc}: "
