@@ -1,6 +1,8 @@
-"""Round trip over /ws under gunicorn: a prediction against a bare echo, and a teach.
+"""Round trip over /ws under gunicorn: a prediction against a bare echo, the inside
+view, and a teach.
 
     python benchmarks/roundtrip.py [--messages 2000] [--teaches 30] [--workers 2]
+                                   [--worker-class gevent|gthread]
 
 Starts the README's ``gunicorn`` in the repository root on a free loopback port with a
 fresh instance in a temporary folder and ``INKLING_BENCH_ECHO=1`` (which adds the bare
@@ -10,10 +12,16 @@ echo WebSocket ``/ws/echo`` on the same Flask + flask-sock + gunicorn stack), th
 2. *predict*: send the same kind of stroke message to /ws and wait for the prediction
    carrying its seq (one message in flight, so nothing is folded);
 
-alternating blocks of the two, so both see the same machine load; then
-3. *teach*: ``ink`` + ``teach`` and the time from sending the teach to its ``taught``;
-4. *compute*: render + forward pass of the same drawings in this process (a third
-   block in each round), so predict - echo - compute estimates what the web layer adds.
+3. *inside*: the same on a connection that asked for the inside view
+   (``{"type": "inside", "on": true}``: saliency, every layer, the classic network);
+4. *predict beside inside*: the plain client again while another thread keeps a
+   connection with the inside view busy, drawing without pause: what a client that did
+   not ask pays for one that did;
+5. *compute*: render + forward pass of the same drawings in this process,
+
+alternating blocks of all five, so all see the same machine load; then
+6. *teach*: ``ink`` + ``teach`` and the time from sending the teach to its ``taught``.
+predict - echo - compute estimates what the web layer adds.
 
 It prints p50/p99 of each and the same-run ratio predict/echo, then stops the server.
 Loopback only, bounded by --messages/--teaches and --timeout; stops by itself.
@@ -78,15 +86,45 @@ class Compute:
         return time.perf_counter() - t0
 
 
+class BusyInside:
+    """A connection with the inside view on, drawing without pause on its own thread."""
+
+    def __init__(self, port: int):
+        self.ws = WSClient(f"ws://127.0.0.1:{port}/ws", timeout=60)
+        self.ws.recv_type("hello")
+        self.ws.request({"type": "inside", "on": True})
+        self.points = drawing_points()
+        self.running = threading.Event()
+        self.answered = 0
+        self.thread = threading.Thread(target=self._draw, daemon=True)
+        self.thread.start()
+
+    def _draw(self) -> None:
+        i = 0
+        while True:
+            self.running.wait()
+            k = i % len(self.points)
+            i += 1
+            message = ({"type": "clear"} if k == 0 else
+                       {"type": "stroke", "points": [self.points[k]]})
+            if self.ws.request(message).get("saliency", 0) is not None:
+                self.answered += 1
+
+
 def measure(port: int, messages: int, teaches: int, block: int,
             compute: Compute) -> dict[str, list[float]]:
-    """Return the latencies (seconds) of echo, predict and teach round trips."""
+    """Return the latencies (seconds) of echo, predict, inside and teach round trips."""
     echo = WSClient(f"ws://127.0.0.1:{port}/ws/echo", timeout=60)
     live = WSClient(f"ws://127.0.0.1:{port}/ws", timeout=60)
     hello = live.recv()
     assert hello["type"] == "hello", hello
+    looking = WSClient(f"ws://127.0.0.1:{port}/ws", timeout=60)
+    looking.recv_type("hello")
+    looking.request({"type": "inside", "on": True})
+    busy = BusyInside(port)
     points = drawing_points()
-    times: dict[str, list[float]] = {"echo": [], "predict": [], "teach": [], "compute": []}
+    times: dict[str, list[float]] = {"echo": [], "predict": [], "inside": [], "beside": [],
+                                     "teach": [], "compute": []}
     seq = 0
     i = 0
 
@@ -125,6 +163,28 @@ def measure(port: int, messages: int, teaches: int, block: int,
                     break
             times["predict"].append(time.perf_counter() - t0)
         for _ in range(block):
+            text = stroke_message()
+            want = seq
+            t0 = time.perf_counter()
+            looking.send_text(text)
+            while True:
+                reply = looking.recv()
+                if reply.get("type") == "prediction" and reply.get("seq") == want:
+                    break
+            times["inside"].append(time.perf_counter() - t0)
+        busy.running.set()
+        for _ in range(block):
+            text = stroke_message()
+            want = seq
+            t0 = time.perf_counter()
+            live.send_text(text)
+            while True:
+                reply = live.recv()
+                if reply.get("type") == "prediction" and reply.get("seq") == want:
+                    break
+            times["beside"].append(time.perf_counter() - t0)
+        busy.running.clear()
+        for _ in range(block):
             times["compute"].append(compute())
 
     outcomes = {"taught": 0, "rejected": 0}
@@ -143,7 +203,9 @@ def measure(port: int, messages: int, teaches: int, block: int,
         outcomes[kind] = outcomes.get(kind, 0) + 1
     echo.close()
     live.close()
+    looking.close()
     times["outcomes"] = outcomes
+    times["busy_answers"] = busy.answered
     return times
 
 
@@ -152,6 +214,7 @@ def main(argv=None) -> int:
     parser.add_argument("--messages", type=int, default=2000, help="predictions (and echoes)")
     parser.add_argument("--teaches", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", choices=["gevent", "gthread"], default="gevent")
     parser.add_argument("--block", type=int, default=100, help="messages per alternating block")
     parser.add_argument("--timeout", type=float, default=600, help="give up after (seconds)")
     args = parser.parse_args(argv)
@@ -159,7 +222,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="inkling-bench-") as folder:
         started = time.monotonic()
         server = Gunicorn(os.path.join(folder, "instance"), workers=args.workers,
-                          INKLING_BENCH_ECHO=1, INKLING_RATE_LIMITS="off").wait_ready()
+                          INKLING_BENCH_ECHO=1, INKLING_RATE_LIMITS="off",
+                          INKLING_WORKER_CLASS=args.worker_class).wait_ready()
         watchdog = threading.Timer(args.timeout, server.kill9)
         watchdog.start()
         try:
@@ -172,12 +236,20 @@ def main(argv=None) -> int:
 
     echo50, echo99 = percentiles(times["echo"])
     pred50, pred99 = percentiles(times["predict"])
-    print(f"gunicorn gthread, {args.workers} workers, loopback; {len(times['predict'])} "
-          f"predictions and {len(times['echo'])} echoes in alternating blocks of {args.block}")
+    ins50, ins99 = percentiles(times["inside"])
+    bes50, bes99 = percentiles(times["beside"])
+    print(f"gunicorn {args.worker_class}, {args.workers} workers, loopback; "
+          f"{len(times['predict'])} predictions and {len(times['echo'])} echoes in "
+          f"alternating blocks of {args.block}")
     print(f"  echo     round trip  p50 {echo50:8.3f} ms   p99 {echo99:8.3f} ms")
     print(f"  predict  round trip  p50 {pred50:8.3f} ms   p99 {pred99:8.3f} ms")
     print(f"  ratio predict/echo   p50 {pred50 / echo50:8.2f} x    "
           f"(prediction costs {pred50 - echo50:.3f} ms more at the median)")
+    print(f"  inside   round trip  p50 {ins50:8.3f} ms   p99 {ins99:8.3f} ms   "
+          f"(ratio to predict {ins50 / pred50:.2f} x)")
+    print(f"  predict beside a busy inside client  p50 {bes50:8.3f} ms   p99 {bes99:8.3f} ms"
+          f"   (ratio to predict alone {bes50 / pred50:.2f} x; it answered "
+          f"{times['busy_answers']} inside views meanwhile)")
     comp50, comp99 = percentiles(times["compute"])
     print(f"  render + forward     p50 {comp50:8.3f} ms   p99 {comp99:8.3f} ms   "
           f"(in this process, same drawings, no network)")

@@ -20,7 +20,7 @@ from test_protocol import BAD_IDS, BAD_MESSAGES
 from network.ink.pixels import to_uint8
 from network.ink.render import render
 from network.pretrained import NOT_SURE_BELOW
-from webapp.live import InkState
+from webapp.inkstate import InkState
 from webapp.protocol import (
     Clear,
     End,

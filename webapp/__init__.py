@@ -23,6 +23,8 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from webapp.answers import inside_fields
+from webapp.blocking import native_executor
 from webapp.settings import SETTINGS, settings_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +39,13 @@ log = logging.getLogger(__name__)
 class Runtime:
     """What one app owns while it runs: the model hub, its batcher, open sessions, limits."""
 
-    def __init__(self, hub, predictor, limits, prefix_bits: int = 24):
+    def __init__(self, hub, predictor, limits, prefix_bits: int = 24, classic=None):
         self.hub = hub
         self.predictor = predictor  # the Batcher every prediction goes through
         self.limits = limits
         self.prefix_bits = prefix_bits
+        self.classic = classic  # the read-only 784-15-10 network of the inside view
+        self.explainer = native_executor()  # inside views: milliseconds of NumPy each
         self.sessions: set = set()
         self.lock = threading.Condition()
         self.closing = False
@@ -54,6 +58,12 @@ class Runtime:
         """The Prediction for a float32 (28, 28) image (with the writer's memory), batched
         with whatever other connections wait for."""
         return self.predictor.predict((image, writer))
+
+    def explain(self, image, digit: int | None) -> dict:
+        """The inside view (saliency, layers, the classic network) of a float32 (28, 28)
+        image read as ``digit``, computed off the event loop."""
+        return self.explainer.submit(inside_fields, self.hub.model, self.classic, image,
+                                     digit).result()
 
     def source(self, address: str) -> str:
         """The network prefix of a client address (IPv4 /prefix_bits, IPv6 /48)."""
@@ -100,6 +110,7 @@ class Runtime:
             self.closed = True
         atexit.unregister(self.close)
         self.predictor.stop()
+        self.explainer.shutdown(wait=False)
         self.hub.close()
 
 
@@ -149,6 +160,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     os.makedirs(app.instance_path, exist_ok=True)
 
+    from network import pretrained
+    from network.nn.model import load_model
     from network.online.guard import Limits
     from webapp import api, live
     from webapp.backpressure import meter_websockets
@@ -188,7 +201,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     predictor = Batcher(lambda items: hub.predict_many([image for image, _ in items],
                                                        [writer for _, writer in items]),
                         app.config["PREDICT_BATCH"])
-    runtime = Runtime(hub, predictor, RateLimits(app.config), app.config["PREFIX_BITS"])
+    classic = load_model(pretrained.CLASSIC) if pretrained.CLASSIC.exists() else None
+    runtime = Runtime(hub, predictor, RateLimits(app.config), app.config["PREFIX_BITS"],
+                      classic)
     app.extensions["inkling"] = runtime
     hub.start()
     # For servers without gunicorn's hooks (flask run, tests): close sockets at exit.

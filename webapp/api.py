@@ -1,10 +1,11 @@
 """The HTTP JSON API, the page, and the headers every response carries.
 
 Routes: ``GET /`` (the page), ``GET /healthz``, ``POST /api/predict``,
-``GET /api/model``, ``GET /api/samples.npz``.  Bodies are validated by the same
-functions as WebSocket messages (webapp/protocol.py), and every error, whatever its
-cause (a bad body, an unknown path, a body over the size limit), is answered with
-JSON of the WebSocket's error shape ``{"type": "error", "code", "message"}``.
+``POST /api/explain``, ``GET /api/classic``, ``GET /api/model``, ``GET /api/samples.npz``.
+Bodies are validated by the same functions as WebSocket messages (webapp/protocol.py),
+and every error, whatever its cause (a bad body, an unknown path, a body over the size
+limit), is answered with JSON of the WebSocket's error shape
+``{"type": "error", "code", "message"}``.
 
 The trade-off in the headers: a strict Content-Security-Policy (scripts, styles and
 connections only from our own origin, no inline script, no framing) costs the page
@@ -24,7 +25,7 @@ from wsproto.utilities import RemoteProtocolError
 from network.ink.pixels import to_float
 from network.ink.render import render
 from webapp import get_hub, get_runtime
-from webapp.live import prediction_fields
+from webapp.answers import classic_weights, explained_fields, prediction_fields
 from webapp.protocol import Limits, ProtocolError, parse_predict_body, parse_writer
 
 bp = Blueprint("api", __name__)
@@ -135,16 +136,40 @@ def check_host():
 @bp.post("/api/predict")
 def predict():
     """Predict ``{"strokes": ...}`` or ``{"image": 28x28 ints}``: a prediction's fields."""
+    image, writer = _drawing()
+    return {"type": "prediction", "seq": None,
+            **prediction_fields(get_runtime(), image, writer)}
+
+
+@bp.post("/api/explain")
+def explain():
+    """The body of /api/predict: a prediction's fields plus the inside view (saliency,
+    layers, the classic network's answer)."""
+    image, writer = _drawing()
+    return {"type": "prediction", "seq": None,
+            **explained_fields(get_runtime(), image, writer)}
+
+
+def _drawing() -> tuple:
+    """The (float32 image, writer) of a predict or explain body, within the limits."""
     runtime = get_runtime()
     if not runtime.limits.allow_predict(request.remote_addr or "?"):
-        return error_response("rate_limited", "Too many predictions; slow down.", 429)
+        raise ProtocolError("rate_limited", "Too many predictions; slow down.")
     data = body(current_app.config["MAX_MESSAGE_BYTES"])
     parsed = parse_predict_body(data, Limits.from_config(current_app.config))
     image = render(parsed.strokes) if parsed.strokes is not None else to_float(parsed.image)
     if parsed.writer is not None:
         runtime.hub.prepare(parsed.writer)
-    return {"type": "prediction", "seq": None,
-            **prediction_fields(runtime, image, parsed.writer)}
+    return image, parsed.writer
+
+
+@bp.get("/api/classic")
+def classic():
+    """The classic 784-15-10 network's hidden units as weight pictures."""
+    runtime = get_runtime()
+    if runtime.classic is None:
+        return error_response("not_found", "This server has no classic network.", 404)
+    return classic_weights(runtime.classic)
 
 
 @bp.get("/api/model")

@@ -20,35 +20,31 @@ deadline.  Other sessions never wait for this one: nothing here is shared but th
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import logging
 import threading
 from urllib.parse import urlsplit
 
-import numpy as np
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-from network.ink.pixels import to_float, to_uint8
+from network.ink.pixels import to_uint8
 from network.ink.render import render
 from network.pretrained import NOT_SURE_BELOW
 from webapp import get_runtime
+from webapp.answers import explained_fields, prediction_fields
 from webapp.backpressure import ENVIRON_KEY
 from webapp.hub import Busy
+from webapp.inkstate import InkState
 from webapp.protocol import (
     INK_MESSAGES,
-    Clear,
-    End,
     Forget,
-    Ink,
+    Inside,
     Limits,
     ProtocolError,
-    Stroke,
-    Undo,
     parse_message,
     parse_writer,
 )
@@ -73,76 +69,6 @@ sock = Sock()
 _NO_INK_CHANGE = object()  # a turn's pending seq before any ink message (seq may be None)
 
 
-def prediction_fields(runtime, image: np.ndarray, writer: str | None = None) -> dict:
-    """The prediction fields for a float32 (28, 28) image; nulls for an empty one.
-
-    The network is shown the image quantised to uint8, exactly the pixels sent back in
-    ``image`` (and stored by a teach), so "what the network saw" is literally true.  For
-    a writer, ``personal`` says whether their own drawings took part.
-    """
-    pixels = to_uint8(image)
-    encoded = base64.b64encode(pixels.tobytes()).decode("ascii")
-    if not pixels.any():
-        fields = {"digit": None, "confidence": None, "probabilities": None,
-                  "model_version": runtime.hub.version, "image": encoded}
-        personal = False
-    else:
-        p = runtime.predict(to_float(pixels), writer)
-        fields = {"digit": p.digit, "confidence": round(p.confidence, 6),
-                  "probabilities": [round(float(x), 6) for x in p.probabilities],
-                  "model_version": p.model_version, "image": encoded}
-        personal = p.personal
-    if writer is not None:
-        fields["personal"] = personal
-    return fields
-
-
-class InkState:
-    """A connection's ink: a list of float64 (k, 2) strokes, the last one possibly open."""
-
-    def __init__(self, limits: Limits):
-        self.limits = limits
-        self.strokes: list[np.ndarray] = []
-        self.open = False
-        self.points = 0
-
-    def __repr__(self) -> str:
-        return f"InkState(strokes={len(self.strokes)}, points={self.points}, open={self.open})"
-
-    def apply(self, message) -> None:
-        """Apply one ink message, or raise ProtocolError(too_large) and change nothing."""
-        limits = self.limits
-        if isinstance(message, Stroke):
-            if self.points + len(message.points) > limits.max_points_per_drawing:
-                raise ProtocolError("too_large", "The drawing would have more than "
-                                    f"{limits.max_points_per_drawing} points.", message.seq)
-            if self.open:
-                stroke = np.concatenate([self.strokes[-1], message.points])
-                if len(stroke) > limits.max_points_per_stroke:
-                    raise ProtocolError("too_large", "The stroke would have more than "
-                                        f"{limits.max_points_per_stroke} points.", message.seq)
-                self.strokes[-1] = stroke
-            else:
-                if len(self.strokes) >= limits.max_strokes:
-                    raise ProtocolError("too_large", "The drawing would have more than "
-                                        f"{limits.max_strokes} strokes.", message.seq)
-                self.strokes.append(message.points)
-                self.open = True
-            self.points += len(message.points)
-        elif isinstance(message, End):
-            self.open = False
-        elif isinstance(message, Undo):
-            if self.strokes:
-                self.points -= len(self.strokes.pop())
-            self.open = False
-        elif isinstance(message, Clear):
-            self.strokes, self.points, self.open = [], 0, False
-        elif isinstance(message, Ink):
-            self.strokes = list(message.strokes)
-            self.points = sum(len(s) for s in self.strokes)
-            self.open = False
-
-
 class Session:
     """One WebSocket connection: its ink, what its client last heard, and its loop."""
 
@@ -161,6 +87,7 @@ class Session:
         self.teach_bucket = runtime.limits.connection_bucket()
         self.send_lock = threading.Lock()  # the loop and a shutdown may both send
         self.known_version = -1  # the newest version this client was told of
+        self.inside = False  # whether the client asked for the inside view
 
     def __repr__(self) -> str:
         return f"Session(address={self.address!r}, {self.ink!r})"
@@ -216,6 +143,10 @@ class Session:
                     self.ink.apply(message)
                     pending = message.seq
                     continue
+                if isinstance(message, Inside):  # answered by the prediction, as ink is
+                    self.inside = message.on
+                    pending = message.seq
+                    continue
                 self.answer_ink(pending)
                 pending = _NO_INK_CHANGE
                 self.send(self.forget(message) if isinstance(message, Forget)
@@ -247,9 +178,10 @@ class Session:
         """Send the prediction of the ink as it is now, answering ``seq`` (if ink changed)."""
         if seq is _NO_INK_CHANGE:
             return
+        answer = explained_fields if self.inside else prediction_fields
         try:
             message = {"type": "prediction", "seq": seq,
-                       **prediction_fields(self.runtime, render(self.ink.strokes), self.writer)}
+                       **answer(self.runtime, render(self.ink.strokes), self.writer)}
         except Exception:  # a bug must cost one answer, not the connection
             log.exception("predicting for %r failed", self)
             message = server_error(seq)

@@ -133,6 +133,14 @@ class Forget:
 
 
 @dataclass(frozen=True)
+class Inside:
+    """``inside``: send (``on``) or stop sending the inside view with every prediction."""
+
+    seq: int | None
+    on: bool
+
+
+@dataclass(frozen=True)
 class PredictBody:
     """A ``POST /api/predict`` (or ``/api/explain``) body: strokes or an image, a writer."""
 
@@ -303,6 +311,11 @@ def parse_message(data: str | bytes, limits: Limits):
         return Teach(seq, label, token)
     if kind == "forget":
         return Forget(seq)
+    if kind == "inside":
+        if not isinstance(obj.get("on"), bool):
+            raise ProtocolError("bad_message", "An inside message needs \"on\": true or false.",
+                                seq)
+        return Inside(seq, obj["on"])
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "A message needs a string type.", seq)
     shown = kind if len(kind) <= 40 else kind[:40] + "..."

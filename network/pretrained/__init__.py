@@ -2,6 +2,8 @@
 
 - ``CNN``: the convolutional network the app serves (``inkling train --arch cnn``);
 - ``MLP``: the 784-256-10 multilayer perceptron preset;
+- ``CLASSIC``: the textbook 784-15-10 sigmoid network the inside view shows beside the CNN
+  (``inkling train --arch mlp --hidden 15 --activation sigmoid``);
 - ``SUBSET``: 1,000 held-out MNIST test digits and 2,000 training "anchor" digits
   (LeCun, Cortes & Burges, CC BY-SA 3.0), rebuilt by ``inkling make-subset``.
 
@@ -13,6 +15,7 @@ from pathlib import Path
 FOLDER = Path(__file__).resolve().parent
 CNN = FOLDER / "cnn.npz"
 MLP = FOLDER / "mlp.npz"
+CLASSIC = FOLDER / "classic.npz"
 SUBSET = FOLDER / "mnist_subset.npz"
 
 NOT_SURE_BELOW = 0.6
