@@ -140,6 +140,9 @@ class Dialect:
     def finish_upgrade_from_1(self, connection) -> None:
         """After SCHEMA created the new tables: move schema 1's rows into them."""
 
+    def tune_schema(self, connection) -> None:
+        """After SCHEMA: this database's own storage settings (idempotent; every start)."""
+
     def notify(self, connection, version: int) -> None:
         """Tell other hosts that ``version`` is the newest (PostgreSQL NOTIFY, delivered at
         commit); nothing for an embedded database, whose workers poll."""
@@ -268,6 +271,7 @@ class SQLStore(Store):
                     connection.execute(statement)
             if before == 1:
                 self.dialect.finish_upgrade_from_1(connection)
+            self.dialect.tune_schema(connection)
             for key, value in (("schema", str(SCHEMA_VERSION)), ("accepted", "0"),
                                ("writer_revision", "0")):
                 self._q(connection, "INSERT INTO meta (key, value) VALUES (?, ?) "
