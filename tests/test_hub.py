@@ -25,7 +25,8 @@ from network.nn.optim import Adam
 from network.online.guard import Limits
 from network.online.learner import OnlineLearner
 from network.training.mnist import Subset, load_subset
-from webapp.hub import Busy, ModelHub, Policy, Prediction
+from webapp.hub import Busy, ModelHub, Prediction
+from webapp.policy import Policy
 from webapp.store import TeachRequest
 from webapp.store.sqlite import SQLiteStore
 

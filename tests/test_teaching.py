@@ -12,7 +12,7 @@ from network.ink.pixels import to_float
 from network.nn.optim import Adam
 from network.online.guard import Checks, Limits, verdict
 from network.online.personal import Memory
-from webapp.hub import Policy
+from webapp.policy import Policy
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,18 @@ def test_verdict_allows_the_margin_and_never_blames_a_teach_for_an_older_fall():
     assert verdict(3, fallen, fallen, 0.99, reference, limits) is None
     worse = checks(drawn=(0.89,) + (0.9,) * 9, unsure=0.5, ece=0.2)
     assert "drawn 0s" in verdict(3, worse, fallen, 0.99, reference, limits)
+
+
+def test_verdict_always_allows_one_drawing_of_a_class():
+    """With 60 drawings a class, one drawing is 1.7 points: a 1-point limit must not
+    refuse every teach that tips one borderline drawing (honest teaching would stop)."""
+    reference = Checks(0.99, (1.0,) * 10, 0.9, 0.01, drawn_size=60)
+    one = Checks(0.99, (59 / 60,) + (1.0,) * 9, 0.9, 0.01, drawn_size=60)
+    two = Checks(0.99, (58 / 60,) + (1.0,) * 9, 0.9, 0.01, drawn_size=60)
+    assert verdict(3, one, reference, 0.99, reference, Limits()) is None
+    assert "drawn 0s" in verdict(3, two, reference, 0.99, reference, Limits())
+    big = Checks(0.99, (0.985,) + (1.0,) * 9, 0.9, 0.01, drawn_size=1000)
+    assert "drawn 0s" in verdict(3, big, reference, 0.99, reference, Limits())
 
 
 def test_memory_votes_for_near_copies_and_stays_quiet_far_away():

@@ -162,12 +162,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from network import pretrained
     from network.nn.model import load_model
-    from network.online.guard import Limits
     from webapp import api, live
     from webapp.backpressure import meter_websockets
     from webapp.batching import Batcher
-    from webapp.hub import ModelHub, Policy
+    from webapp.hub import ModelHub
     from webapp.limits import RateLimits
+    from webapp.policy import Policy
     from webapp.store import open_store
 
     # Unread input per socket: two of the largest messages, so a whole one always fits.
@@ -180,17 +180,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     config = app.config
-    policy = Policy(
-        limits=Limits(step=config["GUARD_STEP"], drop=config["GUARD_DROP"],
-                      drawn=config["GUARD_CLASS_DROP"], unsure=config["GUARD_UNSURE_DROP"],
-                      ece=config["GUARD_ECE_RISE"]),
-        agree_sources=config["AGREE_SOURCES"], agree_confidence=config["AGREE_CONFIDENCE"],
-        agree_hours=config["AGREE_HOURS"],
-        per_hour=config["SHARED_TEACHES_PER_HOUR"],
-        burst=max(1.0, config["SHARED_TEACHES_PER_HOUR"] / 3),
-        prefix_per_hour=config["SHARED_TEACHES_PER_HOUR_PER_PREFIX"],
-        prefix_burst=max(1.0, config["SHARED_TEACHES_PER_HOUR_PER_PREFIX"] / 4),
-        budgets=config["RATE_LIMITS"])
+    policy = Policy.from_config(config)
     store = open_store(config, app.instance_path)
     try:
         hub = ModelHub(store, policy=policy, teach_queue=config["TEACH_QUEUE"],

@@ -14,10 +14,8 @@ Who does what, and on which thread:
 
 The teach step, one transaction, reads top to bottom: catch up with the newest shared
 version; the writer's memory learns the drawing at once (it affects no one else); the
-shared model learns it only if the writer, the address and its network prefix have
-budget left, if it does not contradict a confident shared model unless other sources
-agree, and if the guard (``network.online.guard``) finds the new version no worse;
-then everything is recorded.  Sockets notice a new version by comparing
+shared model learns it only as ``webapp.policy`` allows (budgets, agreement, the
+guard); then everything is recorded.  Sockets notice a new version by comparing
 ``hub.version`` with the one they last told their client.
 
 Two locks: ``_swap`` (the teacher and the follower both make snapshots live, and a
@@ -30,7 +28,6 @@ import io
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,15 +37,14 @@ from network import pretrained
 from network.nn.losses import softmax
 from network.nn.model import Sequential, load_model
 from network.online.features import forward, head_start
-from network.online.guard import Checks, Limits, verdict
 from network.online.learner import OnlineLearner
 from network.online.personal import Memory, hidden_end
 
 from .blocking import native_executor, start_native_thread
 from .memories import Memories
+from .policy import Policy, shared_step
 from .store import (
     DEFAULT_KEEP,
-    Budget,
     Store,
     StoreError,
     TeachDecision,
@@ -64,21 +60,6 @@ log = logging.getLogger(__name__)
 
 class Busy(Exception):
     """More teaches wait for this worker than it queues; the client should slow down."""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How strict the shared model is (see the module docstring); from the settings."""
-
-    limits: Limits = Limits()
-    agree_sources: int = 3  # sources needed before a contradiction reaches the shared model
-    agree_confidence: float = 0.9  # a shared answer this sure is "confident"
-    agree_hours: float = 24.0
-    per_hour: float = 60.0  # shared teaches per writer and per address (budgets)
-    burst: float = 20.0
-    prefix_per_hour: float = 240.0
-    prefix_burst: float = 60.0
-    budgets: bool = True
 
 
 @dataclass(frozen=True)
@@ -151,14 +132,14 @@ class ModelHub:
     The hub owns the store it is given and closes it in :meth:`close`.
     """
 
-    def __init__(self, store: Store, *, policy: Policy = Policy(), seed: int | None = None,
+    def __init__(self, store: Store, *, policy: Policy | None = None, seed: int | None = None,
                  follow_interval: float = 0.25, teach_queue: int = 16,
                  personal_capacity: int = 100, learner: OnlineLearner | None = None,
                  initial_model: Sequential | str | os.PathLike | None = None) -> None:
         if follow_interval <= 0 or teach_queue < 1:
             raise ValueError("follow_interval must be > 0 and teach_queue >= 1")
         self.store = store
-        self.policy = policy
+        self.policy = policy if policy is not None else Policy()
         self.follow_interval = float(follow_interval)
         self.teach_queue = teach_queue
         self.personal_capacity = personal_capacity
@@ -343,8 +324,8 @@ class ModelHub:
                 unit = (h / (np.linalg.norm(h) + 1e-6))[0]
                 seen = int(memory.mix(model, txn.base.version, unit, shared).argmax())
             made["trunk"], made["model"] = trunk[0], model
-            decision, made["new"] = self._shared_step(txn, model, request, shared, predicted,
-                                                      seen)
+            decision, made["new"] = shared_step(self.policy, self.learner, self.rng, txn,
+                                                model, request, shared, predicted, seen)
             return decision
 
         try:
@@ -373,51 +354,6 @@ class ModelHub:
             samples=record.samples, status=record.status, reason=record.reason, after=after,
             writer=None if record.writer is None else {"samples": record.writer.samples,
                                                        "accuracy": record.writer.accuracy})
-
-    def _shared_step(self, txn: TeachTransaction, model: Sequential, request: TeachRequest,
-                     shared: np.ndarray, predicted: int,
-                     seen: int) -> tuple[TeachDecision, Sequential | None]:
-        """Budgets, agreement, learning and the guard: the shared model's part of a teach;
-        returns the decision and the new model (None unless accepted)."""
-        policy, label = self.policy, request.label
-        budgets = []
-        if policy.budgets:
-            for kind, key in (("writer", request.writer), ("address", request.address)):
-                if key:
-                    budgets.append(Budget(f"{kind}:{key}", policy.per_hour, policy.burst))
-            if request.source:
-                budgets.append(Budget(f"prefix:{request.source}", policy.prefix_per_hour,
-                                      policy.prefix_burst))
-            spent = txn.can_spend(budgets)
-            if spent is not None:
-                who = spent.key.split(":")[0]
-                return TeachDecision(
-                    "refused", predicted, seen,
-                    f"Everyone's model has learned all it takes from this {who} for now "
-                    f"(at most {spent.per_hour:g} drawings an hour); it will listen again "
-                    "soon."), None
-        if predicted != label and shared[predicted] >= policy.agree_confidence:
-            since = time.time() - policy.agree_hours * 3600
-            others = txn.agreeing_sources(predicted, label, request.source, since)
-            if others + 1 < policy.agree_sources:
-                return TeachDecision(
-                    "pending", predicted, seen,
-                    f"Everyone's model is sure this is a {predicted}, so it waits until "
-                    f"people elsewhere teach such drawings as {label}s too."), None
-        replay_x, replay_y = txn.replay(self.learner.taught, self.rng)
-        result = self.learner.teach(model, request.pixels, label, replay_x, replay_y)
-        base = Checks.from_json(txn.base.checks) or self.learner.checks(model)
-        reason = verdict(label, result.checks, base, txn.best_heldout(),
-                         Checks.from_json(txn.reference), policy.limits)
-        if reason is not None:
-            return TeachDecision("refused", predicted, seen,
-                                 f"Everyone's model set this drawing aside: {reason}"), None
-        return TeachDecision(
-            "accepted", predicted, seen, heldout=result.checks.heldout,
-            checks=result.checks.to_json(), weights=result.model.to_bytes(),
-            metadata={"label": label, "predicted": predicted, "loss": result.loss,
-                      "learner": self.learner.config()},
-            spend=tuple(b.key for b in budgets)), result.model
 
     def _after(self, model: Sequential, version: int, trunk: np.ndarray,
                memory: Memory | None) -> dict:

@@ -16,7 +16,8 @@ attackers aim at, on fixed sets that never change (``network.training.guardsets`
 version and a *reference* (the version the deployment started from), and returns why
 it must be set aside, or None.  Each limit bounds the cumulative drift below the
 reference, not only one step, so many small poisoned steps cannot add up; a teach that
-does not make a figure worse than its base is never refused for that figure.  Pure
+does not make a figure worse than its base is never refused for that figure.  A class
+may always lose one drawing of the drawn set: a finer limit is below the set's resolution.  Pure
 functions: the caller (``webapp.hub``) decides what to do with the answer.
 """
 
@@ -37,6 +38,7 @@ class Checks:
     drawn: tuple[float, ...]  # per class 0..9 (empty when there is no drawn set)
     unsure: float | None  # None when there is no non-digit set
     ece: float | None
+    drawn_size: int | None = None  # drawings of the smallest class in the drawn set
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -47,7 +49,8 @@ class Checks:
             return None
         return cls(float(data["heldout"]), tuple(float(v) for v in data["drawn"]),
                    None if data["unsure"] is None else float(data["unsure"]),
-                   None if data["ece"] is None else float(data["ece"]))
+                   None if data["ece"] is None else float(data["ece"]),
+                   data.get("drawn_size"))
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class Limits:
 
     step: float = 0.5  # held-out accuracy lost by one teach
     drop: float = 2.0  # held-out accuracy below the best recent version
-    drawn: float = 1.0  # any class's drawn accuracy below the reference
+    drawn: float = 1.0  # any class's drawn accuracy below the reference (at least 1 drawing)
     unsure: float = 2.0  # the non-digit "not sure" share below the reference
     ece: float = 1.0  # calibration error above the reference
 
@@ -73,17 +76,19 @@ def measure(logits: np.ndarray, labels: np.ndarray, temperature: float,
     held = segments["heldout"]
     heldout = float((predicted[held] == labels[held]).mean())
     drawn_slice = segments.get("drawn", slice(0, 0))
-    drawn, ece = (), None
+    drawn, ece, size = (), None, None
     if drawn_slice.stop > drawn_slice.start:
         truth, guess = labels[drawn_slice], predicted[drawn_slice]
         drawn = tuple(float((guess[truth == c] == c).mean()) if (truth == c).any() else 1.0
                       for c in range(10))
         ece = expected_calibration_error(confidence[drawn_slice], guess == truth)
+        counts = np.bincount(truth, minlength=10)
+        size = int(counts[counts > 0].min())
     nondigits = segments.get("nondigits", slice(0, 0))
     unsure = None
     if nondigits.stop > nondigits.start:
         unsure = float((confidence[nondigits] < not_sure_below).mean())
-    return Checks(heldout, drawn, unsure, ece)
+    return Checks(heldout, drawn, unsure, ece, size)
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
@@ -113,9 +118,12 @@ def verdict(label: int, new: Checks, base: Checks, best_heldout: float | None,
                 f"recent version ({points * best_heldout:.1f}%).")
     if reference is None:
         return None
+    # A class's figure moves in steps of one drawing: a limit finer than that would refuse
+    # every teach that tips a single borderline drawing, honest or not.
+    allowed = max(limits.drawn / points, 1.0 / new.drawn_size if new.drawn_size else 0.0)
     for digit, (now, before, ref) in enumerate(zip(new.drawn, base.drawn, reference.drawn,
                                                    strict=False)):
-        floor = min(before, ref - limits.drawn / points)
+        floor = min(before, ref - allowed)
         if now < floor - eps:
             return (f"learning it as a {label} would make everyone's drawn {digit}s read "
                     f"right {points * now:.1f}% of the time, more than {limits.drawn:g} "

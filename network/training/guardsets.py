@@ -6,10 +6,13 @@ happens.  They are made once, by ``inkling make-subset``, and shipped in the sub
 
 - *drawn digits*: the held-out MNIST test digits re-drawn through the app's ink path
   in many hands, and as many digits written in the world's styles;
-- *non-digits*: shapes of the training families (letters, symbols, scribbles...).
+- *non-digits*: shapes of every family, those mixed into training (letters, symbols,
+  random walks...) and those held out of it (scribbles, hearts, stars...).  The
+  training families are answered "not sure" almost always, so a poisoned step barely
+  moves their figure; the held-out ones sit nearer the edge and show it first.
 
-These are the guard's own; the benchmarks measure on sets drawn with other seeds and
-on held-out families.
+These are the guard's own: nothing here is trained on, and the benchmarks measure on
+sets drawn with other seeds.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from ..ink.render import render
 from ..ink.skeleton import images_to_strokes
 from .hands import in_any_hand
-from .nondigits import TRAINING, nondigit_images
+from .nondigits import HELDOUT, TRAINING, nondigit_images
 from .styles import styled_images
 
 
@@ -40,5 +43,5 @@ def drawn_digits(images: np.ndarray, labels: np.ndarray,
 
 
 def nondigits(n: int, rng: np.random.Generator) -> np.ndarray:
-    """n non-digits of the training families, uint8 (n, 28, 28)."""
-    return np.round(nondigit_images(n, rng, TRAINING) * 255).astype(np.uint8)
+    """n non-digits of every family (training and held out), uint8 (n, 28, 28)."""
+    return np.round(nondigit_images(n, rng, {**TRAINING, **HELDOUT}) * 255).astype(np.uint8)

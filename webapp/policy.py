@@ -1,0 +1,121 @@
+"""The shared model's path of a teach: what it takes from one drawing, and when.
+
+Everyone's model must only take in what is likely true and useful to everyone, whatever
+one person or a crowd of addresses sends.  ``shared_step`` decides, in this order:
+
+1. *Budgets*: the writer, the address and its network prefix each have a token bucket
+   of shared teaches (``per_hour``, refilled slowly); a spent one refuses, so many
+   addresses buy time, not control.
+2. *Agreement*: a label that contradicts a confident shared answer (>=
+   ``agree_confidence``), or that names a digit in a drawing the shared model is not
+   sure is a digit at all (< ``not_sure_below``), waits (``pending``) until
+   ``agree_sources`` distinct network prefixes taught the same within ``agree_hours``.
+   Between the two, where the model reads a digit without being sure, a correction
+   flows at once: that is where honest teaching helps most.
+3. *Learning and the guard*: the online learner takes one bounded step with replay, and
+   the guard (``network.online.guard``) compares the new version with the base and the
+   best recent one on held-out MNIST, every class of drawn digits, the not-sure rate on
+   non-digits and calibration; any figure beyond its margin refuses the step.
+
+The writer's own adaptation is not decided here: it learns every teach (``webapp.hub``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from network import pretrained
+from network.nn.model import Sequential
+from network.online.guard import Checks, Limits, verdict
+from network.online.learner import OnlineLearner
+
+from .store import Budget, TeachDecision, TeachRequest, TeachTransaction
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How strict the shared model is; ``from_config`` reads the settings."""
+
+    limits: Limits = Limits()
+    agree_sources: int = 3  # sources needed before a contradiction reaches the shared model
+    agree_confidence: float = 0.9  # a shared answer this sure is "confident"
+    agree_hours: float = 24.0
+    not_sure_below: float = pretrained.NOT_SURE_BELOW  # below: "not sure it is a digit"
+    per_hour: float = 60.0  # shared teaches per writer and per address (budgets)
+    burst: float = 20.0
+    prefix_per_hour: float = 240.0
+    prefix_burst: float = 60.0
+    budgets: bool = True
+
+    @classmethod
+    def from_config(cls, config) -> Policy:
+        """The policy of an app's settings (``webapp.settings``)."""
+        return cls(
+            limits=Limits(step=config["GUARD_STEP"], drop=config["GUARD_DROP"],
+                          drawn=config["GUARD_CLASS_DROP"], unsure=config["GUARD_UNSURE_DROP"],
+                          ece=config["GUARD_ECE_RISE"]),
+            agree_sources=config["AGREE_SOURCES"], agree_confidence=config["AGREE_CONFIDENCE"],
+            agree_hours=config["AGREE_HOURS"],
+            per_hour=config["SHARED_TEACHES_PER_HOUR"],
+            burst=max(1.0, config["SHARED_TEACHES_PER_HOUR"] / 3),
+            prefix_per_hour=config["SHARED_TEACHES_PER_HOUR_PER_PREFIX"],
+            prefix_burst=max(1.0, config["SHARED_TEACHES_PER_HOUR_PER_PREFIX"] / 4),
+            budgets=config["RATE_LIMITS"])
+
+
+def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator,
+                txn: TeachTransaction, model: Sequential, request: TeachRequest,
+                shared: np.ndarray, predicted: int,
+                seen: int) -> tuple[TeachDecision, Sequential | None]:
+    """Budgets, agreement, learning and the guard for one teach inside its transaction.
+
+    ``shared`` (10,) is the shared model's answer for the drawing, ``predicted`` its
+    digit and ``seen`` the digit the writer's own predictions showed.  Returns the
+    decision and the new model (None unless accepted).
+    """
+    label = request.label
+    budgets = []
+    if policy.budgets:
+        for kind, key in (("writer", request.writer), ("address", request.address)):
+            if key:
+                budgets.append(Budget(f"{kind}:{key}", policy.per_hour, policy.burst))
+        if request.source:
+            budgets.append(Budget(f"prefix:{request.source}", policy.prefix_per_hour,
+                                  policy.prefix_burst))
+        spent = txn.can_spend(budgets)
+        if spent is not None:
+            who = spent.key.split(":")[0]
+            return TeachDecision(
+                "refused", predicted, seen,
+                f"Everyone's model has learned all it takes from this {who} for now "
+                f"(at most {spent.per_hour:g} drawings an hour); it will listen again "
+                "soon."), None
+    sure, unsure = (shared[predicted] >= policy.agree_confidence,
+                    shared[predicted] < policy.not_sure_below)
+    if predicted != label and (sure or unsure):
+        since = time.time() - policy.agree_hours * 3600
+        others = txn.agreeing_sources(predicted, label, request.source, since)
+        if others + 1 < policy.agree_sources:
+            belief = (f"is sure this is a {predicted}" if sure else
+                      "is not sure this is a digit at all")
+            return TeachDecision(
+                "pending", predicted, seen,
+                f"Everyone's model {belief}, so it waits until people elsewhere teach "
+                f"such drawings as {label}s too."), None
+    replay_x, replay_y = txn.replay(learner.taught, rng)
+    result = learner.teach(model, request.pixels, label, replay_x, replay_y)
+    base = Checks.from_json(txn.base.checks) or learner.checks(model)
+    reason = verdict(label, result.checks, base, txn.best_heldout(),
+                     Checks.from_json(txn.reference), policy.limits)
+    if reason is not None:
+        return TeachDecision("refused", predicted, seen,
+                             f"Everyone's model set this drawing aside: {reason}"), None
+    return TeachDecision(
+        "accepted", predicted, seen, heldout=result.checks.heldout,
+        checks=result.checks.to_json(), weights=result.model.to_bytes(),
+        metadata={"label": label, "predicted": predicted, "loss": result.loss,
+                  "learner": learner.config()},
+        spend=tuple(b.key for b in budgets)), result.model
