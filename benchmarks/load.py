@@ -1,6 +1,7 @@
 """Load: N people drawing at 60 updates a second, some teaching, against the real gunicorn.
 
     python benchmarks/load.py [--clients 50] [--seconds 60] [--teachers 5] [--workers 2]
+                              [--idle 0] [--worker-class gevent|gthread]
 
 Starts the README's ``gunicorn`` in the repository root on a free loopback port
 (``INKLING_BIND=127.0.0.1:<port>``, ``INKLING_WORKERS``, a fresh instance in a temporary
@@ -27,6 +28,12 @@ Measured (only for messages sent after the warm-up):
 - messages per second both ways, the server's CPU (utime + stime of the master and its
   workers from /proc/<pid>/stat) and memory (VmRSS, VmHWM from /proc/<pid>/status),
   and this client's own CPU: client and server share the machine's cores.
+
+With ``--idle N``, N idle WebSockets are opened first, 50 per loopback source address
+(127.0.0.10, 127.0.0.11, ...: the per-address cap stays in force), each reading (and so
+answering pings, as a forgotten browser tab does) and never sending; then the drawers
+come.  Printed: how many idle sockets got their hello, and how many were still open at
+the end.
 
 The client is one asyncio process driving the tests' WebSocket client
 (``support.wsclient.AsyncWSClient``); its own CPU and timer lag are printed, so a slow
@@ -288,10 +295,36 @@ class Drawer:
                                     if sent >= stats.measure_from)
 
 
+IDLE_PER_ADDRESS = 50
+
+
+async def open_idle(port: int, count: int) -> tuple[list, list]:
+    """Open ``count`` idle sockets that read and never send; (connections, readers)."""
+    async def one(i: int):
+        source = f"127.0.0.{10 + i // IDLE_PER_ADDRESS}"
+        connection = await AsyncWSClient.connect(f"ws://127.0.0.1:{port}/ws", source=source,
+                                                 timeout=60)
+        await connection.recv()  # hello
+        return connection
+
+    async def drain(connection):
+        while True:
+            await connection.recv_raw()
+
+    connections = []
+    for start in range(0, count, 50):  # 50 handshakes at a time
+        batch = await asyncio.gather(*(one(i) for i in range(start, min(count, start + 50))),
+                                     return_exceptions=True)
+        connections += [c for c in batch if not isinstance(c, BaseException)]
+    return connections, [asyncio.create_task(drain(c)) for c in connections]
+
+
 async def run_clients(port: int, clients: int, teachers: int, seconds: float, warmup: float,
-                      teach_every: float, server: Gunicorn) -> tuple[Stats, dict]:
+                      teach_every: float, server: Gunicorn,
+                      idle: int = 0) -> tuple[Stats, dict]:
     """Connect every client, draw for warmup + seconds, measure the last ``seconds``."""
     stats = Stats()
+    idlers, idle_readers = await open_idle(port, idle) if idle else ([], [])
     drawers = [Drawer(i, port, stats, i < teachers, teach_every) for i in range(clients)]
     for drawer in drawers:
         drawer.connection = await AsyncWSClient.connect(f"ws://127.0.0.1:{port}/ws")
@@ -325,7 +358,13 @@ async def run_clients(port: int, clients: int, teachers: int, seconds: float, wa
         task.cancel()
     for drawer in drawers:
         await drawer.connection.close()
+    idle_open = sum(not task.done() for task in idle_readers)
+    for task in idle_readers:
+        task.cancel()
+    for connection in idlers:
+        await connection.close()
     server_facts = {
+        "idle": (len(idlers), idle_open),
         "pids": pids,
         "cpu": (cpu1 - cpu0) / (wall1 - wall0),
         "client_cpu": (usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime)
@@ -345,6 +384,8 @@ def main(argv=None) -> int:
     parser.add_argument("--teach-every", type=float, default=4.0, help="seconds between teaches")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("INKLING_WORKERS", 2)))
+    parser.add_argument("--idle", type=int, default=0, help="idle sockets opened first")
+    parser.add_argument("--worker-class", choices=["gevent", "gthread"], default="gevent")
     args = parser.parse_args(argv)
     if args.clients < 1 or not 0 <= args.teachers <= args.clients or args.seconds <= 0:
         parser.error("need clients >= 1, 0 <= teachers <= clients and seconds > 0")
@@ -352,7 +393,8 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="inkling-load-") as folder:
         server = Gunicorn(os.path.join(folder, "instance"), workers=args.workers,
-                          INKLING_RATE_LIMITS="off").wait_ready(180)
+                          INKLING_RATE_LIMITS="off",
+                          INKLING_WORKER_CLASS=args.worker_class).wait_ready(180)
         # The watchdog: whatever happens, the server dies and this process ends.
         limit = args.warmup + args.seconds + 3 * ANSWER_TIMEOUT + 120
         watchdog = threading.Timer(limit, lambda: (server.kill9(), os._exit(3)))
@@ -361,7 +403,7 @@ def main(argv=None) -> int:
         try:
             stats, facts = asyncio.run(run_clients(
                 server.port, args.clients, args.teachers, args.seconds, args.warmup,
-                args.teach_every, server))
+                args.teach_every, server, args.idle))
         finally:
             server.stop()
             watchdog.cancel()
@@ -375,8 +417,10 @@ def main(argv=None) -> int:
     rows = [
         ("clients (teaching)", f"{args.clients} ({args.teachers}, one every "
                                f"{args.teach_every:g} s)"),
-        ("measured", f"{wall:.1f} s after {args.warmup:g} s warm-up; gunicorn gthread, "
-                     f"{args.workers} workers, loopback"),
+        ("measured", f"{wall:.1f} s after {args.warmup:g} s warm-up; gunicorn "
+                     f"{args.worker_class}, {args.workers} workers, loopback"),
+        ("idle sockets", f"{facts['idle'][0]} of {args.idle} got their hello; "
+                         f"{facts['idle'][1]} still open at the end"),
         ("messages sent / s", f"{stats.sent / wall:,.0f}  ({stats.sent:,} in all)"),
         ("messages received / s", f"{stats.received / wall:,.0f}  "
                                   f"({stats.predictions:,} predictions)"),

@@ -5,9 +5,11 @@ WAL and synchronous=FULL in a temporary instance folder):
 
     python benchmarks/teach.py [--model FILE] [--data DIR] [--teaches 200] [--style hollow]
 
-1. Latency: ``hub.teach`` end to end (learn + serialise + commit) over N teaches of
-   ordinary MNIST training digits with correct labels (never anchors), p50/p99, with the
-   learner alone and a prediction in the same run for scale.
+1. Latency: ``hub.teach`` end to end (the writer's memory, learn, check, serialise,
+   commit) over N teaches of ordinary MNIST training digits with correct labels (never
+   anchors), p50/p99, by stage: the learner alone, serialising a version, and a
+   prediction in the same run for scale.  The teaches come from the trusted path (no
+   writer, address or prefix, so no budget binds); a writer's teach adds its memory.
 2. Drift: held-out accuracy (the 1,000 shipped test digits) before and after those N
    correct teaches.  Aim: down by at most 0.5 points.
 3. A new style: MNIST test digits (never the held-out ones) redrawn by a deterministic
@@ -32,6 +34,7 @@ from network.nn.model import load_model  # noqa: E402
 from network.online.learner import OnlineLearner  # noqa: E402
 from network.training.mnist import load_mnist, load_subset  # noqa: E402
 from webapp.hub import ModelHub  # noqa: E402
+from webapp.store import TeachRequest  # noqa: E402
 
 STROKES = [[[0.0, 0.0], [1.0, 1.0]]]  # the strokes column is not what is measured here
 
@@ -120,10 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             start = hub.info()["accuracy"]["heldout"]
             order = per_class(train_y, args.teaches // 10 + 1, rng, anchor_index)[:args.teaches]
             teach_s, outcomes = [], []
-            for i in order:
-                image = train_x[i].astype(np.float32) / 255.0
+            for k, i in enumerate(order):
+                writer = f"bench-writer-{k % 10:04d}" if k % 2 else None
                 t0 = time.perf_counter()
-                outcomes.append(hub.teach(STROKES, image, int(train_y[i])))
+                outcomes.append(hub.teach(TeachRequest(STROKES, train_x[i], int(train_y[i]),
+                                                       writer)))
                 teach_s.append(time.perf_counter() - t0)
             end = hub.info()["accuracy"]["heldout"]
             predict_s = []
@@ -133,18 +137,26 @@ def main(argv: list[str] | None = None) -> int:
                 hub.predict(image)
                 predict_s.append(time.perf_counter() - t0)
             learner = OnlineLearner.from_subset(subset, rng=np.random.default_rng(1))
-            learn_s, chained = [], hub.model
-            replay = hub.store.replay_sample(learner.taught, np.random.default_rng(2))
+            learn_s, bytes_s, chained = [], [], hub.model
+            replay = (train_x[order[-learner.taught:]],
+                      train_y[order[-learner.taught:]].astype(np.int64))
             for i in order[:100]:
                 t0 = time.perf_counter()
                 chained = learner.teach(chained, train_x[i], int(train_y[i]), *replay).model
                 learn_s.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                chained.to_bytes()
+                bytes_s.append(time.perf_counter() - t0)
         finally:
             hub.close()
     rejected = sum(not o.accepted for o in outcomes)
+    print(common.header())
     print(f"\n1. teach latency over {len(teach_s)} teaches (in-process, SQLite FULL sync)")
     print(f"   hub.teach (learn + commit)   {percentiles(teach_s)}")
     print(f"   learner.teach alone          {percentiles(learn_s)}")
+    print(f"   model.to_bytes (a version)   {percentiles(bytes_s)}")
+    rest = np.median(teach_s) - np.median(learn_s) - np.median(bytes_s)
+    print(f"   the rest (store, memory)     p50 ~{1e3 * rest:.1f} ms (hub - learner - bytes)")
     print(f"   hub.predict, for scale       {percentiles(predict_s)}")
     print(f"   teach / predict p50 ratio    {np.median(teach_s) / np.median(predict_s):.1f}x")
     print(f"\n2. held-out accuracy over {len(outcomes)} correct teaches ({rejected} set aside)")
@@ -166,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             original = hub.learner.accuracy(hub.model, test_x[eval_idx], eval_y)
             heldout_before = hub.info()["accuracy"]["heldout"]
             styled = style(test_x[teach_idx])
-            outcomes = [hub.teach(STROKES, styled[k], int(test_y[i]))
-                        for k, i in enumerate(teach_idx)]
+            outcomes = [hub.teach(TeachRequest(STROKES, np.round(styled[k] * 255).astype(
+                np.uint8), int(test_y[i]))) for k, i in enumerate(teach_idx)]
             after = hub.learner.accuracy(hub.model, eval_x, eval_y)
             heldout_after = hub.info()["accuracy"]["heldout"]
         finally:

@@ -41,6 +41,7 @@ export class AnswerView {
     this.digit = doc.getElementById('verdict-digit');
     this.text = doc.getElementById('verdict-text');
     this.announcer = doc.getElementById('announce');
+    this.personal = doc.getElementById('personal');
     this.seen = doc.getElementById('seen');
     this.seenCtx = this.seen.getContext('2d');
     this.inkRGB = parseRGB(getComputedStyle(this.seen).getPropertyValue('--ink').trim());
@@ -98,6 +99,7 @@ export class AnswerView {
     this.text.textContent = 'Waiting for ink.';
     this.setBars(null, null);
     this.clearSeen();
+    this.personal.hidden = true;
     // A fresh drawing may be read as the same digit again; say it again then.
     this.lastSpoken = '';
     this.announcer.textContent = '';
@@ -116,6 +118,8 @@ export class AnswerView {
     this.digit.textContent = String(prediction.digit);
     this.text.textContent = state === 'sure' ? `${pct}% sure` : `Not sure · ${pct}%`;
     this.setBars(prediction.probabilities, prediction.digit);
+    // The writer's own drawings took part in this answer (docs/protocol.md, Writers).
+    this.personal.hidden = prediction.personal !== true;
     const pixels = decodeImage(prediction.image);
     this.drawSeen(pixels);
     return pixels ? pixels.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) : 0;

@@ -13,14 +13,20 @@
  * and what the new version reads now. The server's `taught.after` is that
  * answer when it sends one; otherwise the page asks for it by sending `end`,
  * which changes no ink and is answered with a prediction from the new version.
+ *
+ * The page connects as a writer (static/writer.js) when it can keep an id, so
+ * what it is taught also adapts to this person at once; the inside view
+ * (static/inside.js) is asked of the server only while it is open.
  */
 
 import { AnswerView, aDigit } from './answer.js';
 import { InkPad } from './canvas.js';
 import { TEACH_TIMEOUT_MS, setNotSureBelow } from './config.js';
 import { Feedback, isDigit } from './feedback.js';
+import { InsideView } from './inside.js';
 import { LiveSocket, socketUrl } from './socket.js';
 import { StatsView } from './stats.js';
+import { WriterPanel, readWriter, writerId } from './writer.js';
 
 const $ = (id) => document.getElementById(id);
 const body = document.body;
@@ -32,6 +38,8 @@ const clearButton = $('clear');
 
 // An optional teach token (issue 6) rides along from the page's own URL: /?token=...
 const teachToken = new URLSearchParams(window.location.search).get('token');
+// This browser's writer id, or null where it cannot be kept (the shared model alone then).
+const writer = writerId();
 
 let seq = 0; // the seq of the newest message sent
 let staleBelow = 0; // predictions with a smaller seq describe ink that is gone
@@ -48,6 +56,7 @@ let lastShown = null; // {seq, digit, confidence, version} of the last predictio
 let countdownTimer = 0;
 let modelRefresh = null;
 let teachClosed = ''; // why this page may not teach (a token is needed), or ''
+let forgetSeq = null; // the forget waiting for `forgotten`
 
 // A window onto the page's state for tests and the curious; read-only by convention.
 const debug = {
@@ -80,14 +89,25 @@ const debug = {
   get seq() {
     return seq;
   },
+  writer, // the id this page connects with, or null
+  forgotten: 0, // forgotten messages received
+  personal: null, // the last shown prediction's `personal`
+  get inside() {
+    return inside.debug;
+  },
 };
 window.__inkling = debug;
 
 const answer = new AnswerView(document);
 const stats = new StatsView(document);
 const feedback = new Feedback(document);
-const socket = new LiveSocket(socketUrl(window.location, teachToken), {
-  onOpen: resendInk,
+const yours = new WriterPanel(document, { onForget: forget });
+const inside = new InsideView(document, {
+  // Sent now if connected; a reconnect repeats it (connected), so the server always knows.
+  onToggle: (on) => socket.isOpen && send({ type: 'inside', on }),
+});
+const socket = new LiveSocket(socketUrl(window.location, { token: teachToken, writer }), {
+  onOpen: connected,
   onMessage: receive,
   onClose: lostConnection,
   onStatus: showStatus,
@@ -152,6 +172,12 @@ function penUp() {
   }
 }
 
+/** A new connection starts without the inside view and without ink: tell it both. */
+function connected() {
+  if (inside.isOpen) send({ type: 'inside', on: true });
+  resendInk();
+}
+
 /** Make the server's ink equal the page's: after a reconnect or a resize. */
 function resendInk() {
   pendingPoints = [];
@@ -173,7 +199,10 @@ function inkChanged() {
   body.dataset.empty = String(empty);
   undoButton.setAttribute('aria-disabled', String(empty || review !== null));
   clearButton.setAttribute('aria-disabled', String(empty));
-  if (empty) answer.showEmpty();
+  if (empty) {
+    answer.showEmpty();
+    inside.clear();
+  }
 }
 
 function undo() {
@@ -292,6 +321,7 @@ function taught(msg) {
   debug.taught += 1;
   debug.lastTaught = msg;
   stats.update({ version: msg.model_version, accuracy: msg.accuracy, samples: msg.samples });
+  if (readWriter(msg.writer)) yours.show(msg.writer);
   const t = claimTeach(msg.seq);
   if (!t) return;
   const label = isDigit(msg.label) ? msg.label : t.label;
@@ -305,6 +335,7 @@ function taught(msg) {
     heldoutBefore: t.heldoutBefore,
     heldoutAfter: msg.accuracy ? msg.accuracy.heldout : null,
     writer: msg.writer,
+    shared: msg.shared,
   });
   // The drawing stays while the result is read; a late answer finds the pad changed.
   if (t.epoch === inkEpoch && !pad.isDrawing && !pad.isEmpty) startReview(label, msg.model_version);
@@ -347,12 +378,18 @@ function receive(msg) {
       setNotSureBelow(msg.not_sure_below);
       teachClosed = teachRefusal(msg.teach);
       body.dataset.teachClosed = String(Boolean(teachClosed));
+      // Only a server that knows this writer says so; older ones read for everyone alike.
+      yours.show(msg.writer);
+      body.dataset.writer = String(readWriter(msg.writer) !== null);
       break;
     case 'prediction':
       prediction(msg);
       break;
     case 'taught':
       taught(msg);
+      break;
+    case 'forgotten':
+      forgotten(msg);
       break;
     case 'model':
       stats.update({ version: msg.model_version, accuracy: msg.accuracy, samples: msg.samples });
@@ -390,13 +427,18 @@ function prediction(msg) {
   }
   if (pad.isEmpty || msg.digit === null || msg.digit === undefined) {
     // No ink here, or the server has not seen this page's newest ink yet.
-    if (pad.isEmpty) answer.showEmpty();
+    if (pad.isEmpty) {
+      answer.showEmpty();
+      inside.clear();
+    }
     return;
   }
   debug.shown += 1;
   if (pad.isDrawing) debug.shownWhileDrawing += 1;
   body.dataset.shown = String(debug.shown);
   const inkPixels = answer.show(msg);
+  inside.show(msg);
+  debug.personal = typeof msg.personal === 'boolean' ? msg.personal : null;
   debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, inkPixels };
   lastShown = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, version: msg.model_version };
   if (review && review.rereadSeq !== null && Number.isInteger(msg.seq) && msg.seq >= review.rereadSeq) {
@@ -429,6 +471,10 @@ const FALLBACK = {
 
 function problem(msg) {
   debug.errors.push(msg.code);
+  if (forgetSeq !== null && msg.seq === forgetSeq) {
+    forgetSeq = null;
+    yours.failed();
+  }
   const t = claimTeach(msg.seq);
   if (review && review.rereadSeq !== null && msg.seq === review.rereadSeq) {
     review.rereadSeq = null;
@@ -451,10 +497,38 @@ function problem(msg) {
   if (t && !pad.isDrawing) feedback.reveal();
 }
 
+// ---- forgetting ------------------------------------------------------------------
+
+/** The person confirmed "Forget my drawings". */
+function forget() {
+  if (!socket.isOpen) {
+    yours.failed();
+    feedback.say('Not connected right now, so nothing was forgotten. Try again in a moment.', 'error');
+    return;
+  }
+  forgetSeq = send({ type: 'forget' });
+}
+
+function forgotten(msg) {
+  debug.forgotten += 1;
+  if (msg.seq !== forgetSeq && Number.isInteger(msg.seq)) return; // not this page's
+  forgetSeq = null;
+  yours.forgotten();
+  feedback.forgotten();
+  // Read the drawing on the pad again, now without the writer's adaptation: `end`
+  // changes no ink and is answered with a prediction (a pen still down is answered anyway).
+  if (!pad.isEmpty && !pad.isDrawing) settledFrom = send({ type: 'end' });
+}
+
 // ---- connection -----------------------------------------------------------------
 
 function lostConnection() {
   pendingPoints = [];
+  if (forgetSeq !== null) {
+    // Unknown whether it happened; the next hello's figures tell.
+    forgetSeq = null;
+    yours.failed();
+  }
   if (review && review.rereadSeq !== null) {
     review.rereadSeq = null;
     feedback.afterUnknown();

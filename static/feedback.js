@@ -11,10 +11,19 @@
 
 import { aDigit } from './answer.js';
 import { percent } from './chart.js';
+import { readWriter, yoursText } from './writer.js';
 
 /** '62%' for 0.62; '' for anything that is not a probability. */
 function pct(p) {
   return typeof p === 'number' && Number.isFinite(p) && p >= 0 && p <= 1 ? `${Math.round(p * 100)}%` : '';
+}
+
+/** Why everyone's model did not learn a writer's drawing: the server's sentence, or ours. */
+export function sharedReason(status, reason) {
+  if (typeof reason === 'string' && reason) return reason;
+  return status === 'pending'
+    ? 'Everyone’s model waits until others teach such drawings the same way.'
+    : 'Everyone’s model did not learn this drawing.';
 }
 
 /** True for an integer 0..9. */
@@ -105,25 +114,35 @@ export class Feedback {
 
   /**
    * A teach was learned. t: {label, predicted, beforeConfidence, versionBefore,
-   * version, heldoutBefore, heldoutAfter, writer}. The "after" follows with setAfter.
+   * version, heldoutBefore, heldoutAfter, writer, shared}. The "after" follows with
+   * setAfter. On a writer's connection `shared` says whether everyone's model learned it
+   * too; when it did not (pending or refused), the drawing was still learned for the
+   * writer, and the reason says why the shared model waits or refused.
    */
   taught(t) {
-    this.result.dataset.outcome = 'taught';
-    this.title.textContent = `Learned: ${aDigit(t.label)}`;
-    this.versions.textContent = Number.isInteger(t.versionBefore) && t.versionBefore < t.version
-      ? `model v${t.versionBefore} → v${t.version}`
-      : `model v${t.version}`;
+    const status = t.shared && typeof t.shared.status === 'string' ? t.shared.status : 'accepted';
+    const personalOnly = status !== 'accepted';
+    this.result.dataset.outcome = personalOnly ? 'personal' : 'taught';
+    this.result.dataset.shared = status;
+    this.title.textContent = personalOnly ? `Learned for you: ${aDigit(t.label)}` : `Learned: ${aDigit(t.label)}`;
+    if (personalOnly) {
+      this.versions.textContent = Number.isInteger(t.version) ? `shared model stays v${t.version}` : '';
+    } else {
+      this.versions.textContent = Number.isInteger(t.versionBefore) && t.versionBefore < t.version
+        ? `model v${t.versionBefore} → v${t.version}`
+        : `model v${t.version}`;
+    }
     this.setBefore(t.predicted, t.beforeConfidence);
     this.after.hidden = false;
-    this.heldoutItem.hidden = false;
+    this.heldoutItem.hidden = personalOnly; // unchanged: the reason says why
     this.after.dataset.state = 'waiting';
     this.afterDigit.textContent = '…';
     this.afterPct.textContent = '';
     const change = heldoutChange(t.heldoutBefore, t.heldoutAfter);
     this.heldout.textContent = change.text;
     this.showWriter(t.writer);
-    this.reason.textContent = '';
-    this.pending = { ...t, change };
+    this.reason.textContent = personalOnly ? sharedReason(status, t.shared.reason) : '';
+    this.pending = { ...t, change, personalOnly };
     this.showResult();
   }
 
@@ -139,8 +158,13 @@ export class Feedback {
     const now = after.digit === t.label
       ? `now it reads ${aDigit(after.digit)}${pct(after.confidence) ? `, ${pct(after.confidence)} sure` : ''}`
       : `it still reads ${aDigit(after.digit)}`;
-    this.announce(`Learned: ${aDigit(t.label)}. ${before}; ${now}. Held-out digits: ${t.change.text}.`);
+    this.announce(`${this.title.textContent}. ${before}; ${now}. ${this.tail(t)}`);
     return true;
+  }
+
+  /** The last sentence of a teach's announcement: the held-out change, or why not shared. */
+  tail(t) {
+    return t.personalOnly ? this.reason.textContent : `Held-out digits: ${t.change.text}.`;
   }
 
   /** No "after" will come (the drawing changed, or the connection dropped). */
@@ -151,13 +175,21 @@ export class Feedback {
     this.afterDigit.textContent = '—';
     this.afterPct.textContent = '';
     this.after.dataset.state = 'none';
-    this.announce(`Learned: ${aDigit(t.label)}. Held-out digits: ${t.change.text}.`);
+    this.announce(`${this.title.textContent}. ${this.tail(t)}`);
+  }
+
+  /** The writer's drawings are forgotten: say so; a teach result shown before is old news. */
+  forgotten() {
+    this.base = 'hint';
+    this.pending = null;
+    this.say('Forgotten: your drawings are gone, and it reads with everyone’s model alone again.', 'ok', 6000);
   }
 
   /** A teach the server set aside (code "rejected"): why, and what it read. */
   refused({ label, predicted, beforeConfidence, reason, version }) {
     this.pending = null;
     this.result.dataset.outcome = 'refused';
+    this.result.dataset.shared = 'refused';
     this.title.textContent = isDigit(label) ? `Not learned as ${aDigit(label)}` : 'Not learned';
     this.versions.textContent = Number.isInteger(version) ? `model stays v${version}` : '';
     this.setBefore(predicted, beforeConfidence);
@@ -170,12 +202,9 @@ export class Feedback {
   }
 
   showWriter(writer) {
-    const ok = writer && Number.isInteger(writer.samples) && writer.samples >= 0;
-    this.writer.hidden = !ok;
-    if (!ok) return;
-    const acc = percent(writer.accuracy);
-    const n = `${writer.samples.toLocaleString('en')} taught`;
-    this.writerInfo.textContent = acc === null ? n : `${n} · ${acc.toFixed(0)}% read right`;
+    const w = readWriter(writer);
+    this.writer.hidden = w === null;
+    if (w !== null) this.writerInfo.textContent = yoursText(w);
   }
 
   announce(sentence) {

@@ -9,11 +9,17 @@
 
 import { RECONNECT_BASE_MS, RECONNECT_MAX_MS } from './config.js';
 
-/** The /ws address of the server that served this page (ws: or wss: to match), with a teach token if given. */
-export function socketUrl(loc = window.location, token = null) {
+/**
+ * The /ws address of the server that served this page (ws: or wss: to match), with a
+ * teach token and a writer id when given.
+ */
+export function socketUrl(loc = window.location, { token = null, writer = null } = {}) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
-  const query = token ? `?token=${encodeURIComponent(token)}` : '';
-  return `${scheme}//${loc.host}/ws${query}`;
+  const query = new URLSearchParams();
+  if (writer) query.set('writer', writer);
+  if (token) query.set('token', token);
+  const q = query.toString();
+  return `${scheme}//${loc.host}/ws${q ? `?${q}` : ''}`;
 }
 
 /** Delay before reconnect attempt n (1, 2, ...): exponential, capped, half jittered. */

@@ -66,6 +66,11 @@ class Policy:
             budgets=config["RATE_LIMITS"])
 
 
+def article(digit: int) -> str:
+    """'an' before 8 (eight), 'a' before every other digit."""
+    return "an" if digit == 8 else "a"
+
+
 def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator,
                 txn: TeachTransaction, model: Sequential, request: TeachRequest,
                 shared: np.ndarray, predicted: int,
@@ -87,7 +92,8 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
                                   policy.prefix_burst))
         spent = txn.can_spend(budgets)
         if spent is not None:
-            who = spent.key.split(":")[0]
+            who = {"writer": "writer", "address": "address",
+                   "prefix": "network"}[spent.key.split(":")[0]]
             return TeachDecision(
                 "refused", predicted, seen,
                 f"Everyone's model has learned all it takes from this {who} for now "
@@ -99,7 +105,7 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
         since = time.time() - policy.agree_hours * 3600
         others = txn.agreeing_sources(predicted, label, request.source, since)
         if others + 1 < policy.agree_sources:
-            belief = (f"is sure this is a {predicted}" if sure else
+            belief = (f"is sure this is {article(predicted)} {predicted}" if sure else
                       "is not sure this is a digit at all")
             return TeachDecision(
                 "pending", predicted, seen,

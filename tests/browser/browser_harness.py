@@ -8,7 +8,9 @@ in a few seconds and can be restarted on the same port; gunicorn is tested elsew
 
 from __future__ import annotations
 
+import json
 import math
+import time
 
 from support.servers import ROOT
 
@@ -139,6 +141,22 @@ def wait_settled(page, timeout=15_000):
     page.wait_for_function(SETTLED_JS, timeout=timeout)
 
 
+def poll(page, js, arg=None, timeout_ms=20_000, what=None):
+    """Evaluate ``js`` (with ``arg``) in the page until it is truthy; return that value.
+
+    Polled with ``page.evaluate`` rather than ``wait_for_function``, which the page's
+    strict Content-Security-Policy (no eval) can get in the way of.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        value = page.evaluate(js, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or js}")
+        page.wait_for_timeout(40)
+
+
 def open_page(page, url, timeout=20_000):
     """Go to the page and wait for the server's hello."""
     page.goto(url)
@@ -147,3 +165,95 @@ def open_page(page, url, timeout=20_000):
         " && window.__inkling.connection === 'open'",
         timeout=timeout,
     )
+
+
+# --- what the page says and hears ---------------------------------------------------------
+
+
+class SocketLog:
+    """Every frame of the page's WebSockets, in the order the browser saw them.
+
+    ``frames`` holds ``(direction, message)`` with direction ``">"`` (the page sent it)
+    or ``"<"`` (the server sent it) and the message parsed from JSON; ``sockets`` the
+    same per socket, in the order the page opened them; ``urls`` their addresses.
+    Attach it before the page loads.
+    """
+
+    def __init__(self, page):
+        self.urls = []
+        self.frames = []
+        self.sockets = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws):
+        self.urls.append(ws.url)
+        own = []
+        self.sockets.append(own)
+
+        def note(direction, payload):
+            frame = (direction, _json(payload))
+            own.append(frame)
+            self.frames.append(frame)
+
+        ws.on("framesent", lambda payload: note(">", payload))
+        ws.on("framereceived", lambda payload: note("<", payload))
+
+    def sent(self, kind=None):
+        """The messages the page sent (of one type, if given)."""
+        return [m for d, m in self.frames if d == ">" and (kind is None or m.get("type") == kind)]
+
+    def received(self, kind=None):
+        """The messages the server sent (of one type, if given)."""
+        return [m for d, m in self.frames if d == "<" and (kind is None or m.get("type") == kind)]
+
+    def wait(self, page, condition, timeout_ms=20_000, what=None):
+        """Let Playwright deliver frames until ``condition()`` is truthy; return its value."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or 'frames'}")
+            page.wait_for_timeout(40)
+
+
+def _json(payload):
+    try:
+        message = json.loads(payload)
+    except (TypeError, ValueError):
+        return {"type": None, "raw": payload}
+    return message if isinstance(message, dict) else {"type": None, "raw": message}
+
+
+class ConsoleErrors(list):
+    """The page's console errors and uncaught exceptions, as text."""
+
+    def __init__(self, page):
+        super().__init__()
+        page.on("console", lambda m: self.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: self.append(str(error)))
+
+
+CANVAS_PIXELS_JS = """(selector) => {
+  const c = document.querySelector(selector);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let painted = 0, dark = 0, reddish = 0, bluish = 0, coloured = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const [r, g, b, a] = [d[i], d[i + 1], d[i + 2], d[i + 3]];
+    if (a === 0) continue;
+    painted++;
+    if (a === 255 && r < 200 && g < 200) dark++;
+    if (a > 40 && r > b + 60) reddish++;
+    if (a > 40 && b > r + 60) bluish++;
+    if (a === 255 && Math.min(r, g, b) < 225) coloured++;
+  }
+  return { width: c.width, height: c.height, painted, dark, reddish, bluish, coloured };
+}"""
+"""JavaScript counting a canvas's pixels: painted (any alpha), dark (opaque, dark),
+reddish and bluish (visibly tinted), coloured (opaque and not near white)."""
+
+
+def canvas_pixels(page, selector):
+    """Pixel counts of the first canvas matching ``selector`` (see CANVAS_PIXELS_JS)."""
+    return page.evaluate(CANVAS_PIXELS_JS, selector)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
-from browser_harness import DIGITS, mouse_digit, open_page, pad_box, to_page, wait_settled
+from browser_harness import DIGITS, mouse_digit, open_page, pad_box, poll, to_page, wait_settled
 
 try:
     from playwright.sync_api import expect
@@ -34,18 +33,6 @@ SCREENS = pytest.mark.parametrize(
     "screen", [PHONE, LANDSCAPE, DESKTOP],
     ids=["phone-390x844", "landscape-844x390", "desktop-1280x800"],
 )
-
-
-def poll(page, js, arg=None, timeout_ms=20_000, what=None):
-    """Evaluate ``js`` (with ``arg``) in the page until it is truthy; return that value."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    while True:
-        value = page.evaluate(js, arg)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or js}")
-        page.wait_for_timeout(40)
 
 
 def state(page, name):
@@ -355,7 +342,7 @@ def rewrite_taught(page, change):
 
         server.on_message(to_page_)
 
-    page.route_web_socket(re.compile(r"/ws$"), handler)
+    page.route_web_socket(re.compile(r"/ws(\?|$)"), handler)  # with or without ?writer=
 
 
 def test_before_and_after_use_the_servers_after_and_writer_when_sent(live, page):
@@ -373,7 +360,7 @@ def test_before_and_after_use_the_servers_after_and_writer_when_sent(live, page)
     expect(page.locator("#after-pct")).to_have_text("61%")
     expect(page.locator("#result-after")).to_have_attribute("data-state", "right")
     expect(page.locator("#result-writer")).to_be_visible()
-    expect(page.locator("#writer-info")).to_have_text("7 taught · 86% read right")
+    expect(page.locator("#writer-info")).to_have_text("7 drawings, 86% right")
     expect(page.locator("#teach-announce")).to_contain_text("now it reads a 7, 61% sure")
     # The page's own re-read still refreshes the answer, and does not replace `after`.
     wait_settled(page)

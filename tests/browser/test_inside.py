@@ -1,0 +1,253 @@
+"""The inside view (issue 14) in a real Chromium against the real app: closed, it costs
+nothing (no `inside` message, no classic weights, no inside fields in any prediction);
+opened, it asks the server, paints the saliency over what the network sees, every
+feature map of both convolution layers, the dense layer's strip and the classic
+network's 15 units with its answer, on every stroke; cleared, it goes blank; closed,
+the server stops sending the fields; after a reconnect it asks again; on a phone it
+starts folded away and opens below the drawing kit.
+
+Conditions are polled (``poll``) or waited on with Playwright's expect, never slept on.
+What the server said is read from the page's own WebSocket frames (``SocketLog``).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+
+import pytest
+from browser_harness import (
+    ConsoleErrors,
+    SocketLog,
+    canvas_pixels,
+    mouse_digit,
+    open_page,
+    pad_box,
+    poll,
+    wait_settled,
+)
+
+from network import pretrained
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips (or fails) these tests with the reason
+    expect = None
+
+pytestmark = pytest.mark.browser
+
+needs_classic = pytest.mark.skipif(
+    not pretrained.CLASSIC.exists(), reason=f"the classic network needs {pretrained.CLASSIC}"
+)
+
+INSIDE_FIELDS = ("saliency", "layers", "classic")
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "is_mobile": True, "has_touch": True}
+
+
+def state(page, name):
+    """A field of the page's window.__inkling."""
+    return page.evaluate(f"() => window.__inkling.{name}")
+
+
+def carries_inside(message):
+    return any(field in message for field in INSIDE_FIELDS)
+
+
+def open_inside(page):
+    """Open the view with its control, then put the pad back on screen to draw."""
+    page.locator(".inside-summary").click()
+    poll(page, "() => document.getElementById('inside').open", what="the view to open")
+    page.evaluate("window.scrollTo(0, 0)")
+    poll(page, "() => window.scrollY === 0", what="the page to scroll back")
+
+
+def predictions_after(log, sent_seq):
+    """The server's predictions that answer the page's message ``sent_seq`` or later."""
+    return [m for m in log.received("prediction")
+            if isinstance(m.get("seq"), int) and m["seq"] >= sent_seq]
+
+
+@needs_classic
+def test_the_inside_view_costs_nothing_closed_and_paints_every_layer_open(live, page):
+    log = SocketLog(page)
+    errors = ConsoleErrors(page)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    open_page(page, live.url)
+
+    # Closed by default, behind one obvious control; closed, the page asks for nothing.
+    inside = page.locator("#inside")
+    expect(page.locator(".inside-summary")).to_contain_text("Look inside the network")
+    assert page.evaluate("document.getElementById('inside').open") is False
+    expect(page.locator(".inside-body")).to_be_hidden()
+    mouse_digit(page, "1", step_px=10)
+    wait_settled(page)
+    assert log.received("prediction"), "predictions arrived"
+    assert not any(carries_inside(m) for m in log.received("prediction"))
+    assert log.sent("inside") == []
+    assert not any("/api/classic" in url for url in requests)
+
+    # Opened on an empty pad: the page asks, the server answers, the view waits for ink.
+    page.keyboard.press("Escape")
+    wait_settled(page)
+    open_inside(page)
+    (on,) = log.wait(page, lambda: log.sent("inside"), what="the page to send `inside`")
+    assert on["on"] is True
+    poll(page, "() => document.querySelectorAll('#units canvas.unit-picture').length === 15",
+         what="the classic network's 15 unit pictures")
+    assert sum("/api/classic" in url for url in requests) == 1
+    expect(inside).to_have_attribute("data-blank", "true")
+    expect(page.locator(".inside-idle")).to_be_visible()
+
+    # Drawing repaints it: the server's answers now carry the inside view.
+    mouse_digit(page, "3", step_px=10)
+    wait_settled(page)
+    poll(page, "() => !window.__inkling.inside.blank", what="the view to be painted")
+    expect(inside).to_have_attribute("data-blank", "false")
+    expect(page.locator(".inside-idle")).to_be_hidden()
+    answered = predictions_after(log, on["seq"])
+    assert answered and all(carries_inside(m) for m in answered if m["digit"] is not None)
+    last = answered[-1]
+    assert len(last["saliency"]) == 28 and all(len(row) == 28 for row in last["saliency"])
+    assert [layer["name"] for layer in last["layers"]] == ["conv1", "conv2", "dense1"]
+    assert len(last["classic"]["hidden"]) == 15
+
+    # Saliency over what the network sees: the grey digit under red and blue pushes.
+    seen, overlay = canvas_pixels(page, "#inside-seen"), canvas_pixels(page, "#saliency")
+    assert seen["painted"] > 40, seen
+    assert overlay["painted"] > 40 and overlay["reddish"] > 10, overlay
+    flat = [v for row in last["saliency"] for v in row]
+    assert (overlay["bluish"] > 0) == any(v < -0.05 * max(map(abs, flat)) for v in flat)
+    expect(page.locator(".why-digit").first).to_have_text(str(last["digit"]))
+    expect(page.locator(".why-toward")).to_contain_text("pushed toward")
+    expect(page.locator(".why-against")).to_contain_text("pushed away from")
+
+    # One tile per feature map, each layer in one canvas, with ink where maps fire.
+    conv1, conv2 = canvas_pixels(page, "#layer-conv1"), canvas_pixels(page, "#layer-conv2")
+    dense = canvas_pixels(page, "#layer-dense1")
+    assert (conv1["width"], conv1["height"]) == (8 * 29 - 1, 4 * 29 - 1)
+    assert (conv2["width"], conv2["height"]) == (16 * 15 - 1, 4 * 15 - 1)
+    assert (dense["width"], dense["height"]) == (32 * 5 - 1, 4 * 5 - 1)
+    assert conv1["dark"] > 300, conv1
+    assert conv2["dark"] > 50, conv2
+    assert dense["dark"] > 16, dense  # at least one of the 128 cells (4x4 pixels each)
+
+    # The classic network: 15 weight pictures, each lit by its unit, and its answer.
+    units = page.locator("#units canvas.unit-picture")
+    for j in range(15):
+        picture = canvas_pixels(page, f"#units .unit:nth-child({j + 1}) canvas")
+        assert picture["coloured"] > 50, (j, picture)
+    classic = last["classic"]
+    percent = int(classic["confidence"] * 100 + 0.5)  # as JavaScript's Math.round
+    expect(page.locator("#classic-says")).to_have_text(
+        f"The classic network says {classic['digit']} ({percent}%).")
+    widths = page.evaluate(
+        "[...document.querySelectorAll('#units .unit-fill')]"
+        ".map(f => parseFloat(/scaleX\\(([^)]*)\\)/.exec(f.style.transform)[1]))")
+    assert widths == pytest.approx(classic["hidden"], abs=0.002)
+    assert units.count() == 15
+    expect(page.locator(".part-classic")).to_contain_text("teaching trains the main network")
+
+    # What an update costs the page, measured by the page itself.
+    times = state(page, "inside.ms")
+    assert len(times) >= 3
+    median = statistics.median(times)
+    print(f"\ninside view: {len(times)} updates, median {median:.2f} ms of JavaScript each")
+    assert median < 50, f"an inside update takes {median:.1f} ms"
+
+    # Cleared: every picture blank again.
+    page.keyboard.press("Escape")
+    wait_settled(page)
+    expect(inside).to_have_attribute("data-blank", "true")
+    assert canvas_pixels(page, "#layer-conv1")["dark"] == 0
+    assert canvas_pixels(page, "#saliency")["reddish"] == 0
+
+    # Closed: the page says so, and the server's answers no longer carry the view.
+    page.locator(".inside-summary").click()
+    poll(page, "() => !document.getElementById('inside').open", what="the view to close")
+    off = log.wait(page, lambda: len(log.sent("inside")) == 2 and log.sent("inside")[-1],
+                   what="the page to send `inside` off")
+    assert off["on"] is False
+    page.evaluate("window.scrollTo(0, 0)")
+    poll(page, "() => window.scrollY === 0")
+    mouse_digit(page, "7", step_px=10)
+    wait_settled(page)
+    later = predictions_after(log, off["seq"])
+    assert any(m["digit"] is not None for m in later), "the 7 was read"
+    assert not any(carries_inside(m) for m in later)
+    assert state(page, "inside.lastHadFields") is False
+    assert errors == []
+
+
+@needs_classic
+def test_the_inside_view_is_asked_for_again_after_a_reconnect(live, page):
+    log = SocketLog(page)
+    errors = ConsoleErrors(page)
+    open_page(page, live.url)
+    open_inside(page)
+    mouse_digit(page, "3", step_px=10)
+    wait_settled(page)
+    poll(page, "() => !window.__inkling.inside.blank", what="the view to be painted")
+
+    live.stop()
+    poll(page, "() => window.__inkling.connection !== 'open'", what="the page to notice")
+    live.start(live.port)
+    poll(page, "() => window.__inkling.hellos >= 2 && window.__inkling.connection === 'open'",
+         timeout_ms=30_000, what="the page to reconnect")
+    wait_settled(page)
+    # On the new socket the page repeated `on` (with its ink), and the view is fed again.
+    poll(page, """() => window.__inkling.inside.lastHadFields
+                   && !window.__inkling.inside.blank""", what="inside fields on the new socket")
+    second = log.sockets[-1]
+    assert len(log.sockets) >= 2
+    assert [m["on"] for d, m in second if d == ">" and m.get("type") == "inside"] == [True]
+    assert any(m.get("type") == "ink" for d, m in second if d == ">")
+    fed = [m for d, m in second if d == "<" and m.get("type") == "prediction"]
+    assert any(m.get("layers") for m in fed)
+    # Only the browser's own report of the refused connection while the server was down.
+    assert all("WebSocket" in e for e in errors), errors
+
+
+@needs_classic
+@pytest.mark.parametrize("screen", [PHONE, LANDSCAPE], ids=["phone-390x844", "landscape-844x390"])
+def test_on_a_phone_the_inside_view_folds_away(live, make_page, screen):
+    page = make_page(**screen)
+    errors = ConsoleErrors(page)
+    open_page(page, live.url)
+    width, height = screen["viewport"]["width"], screen["viewport"]["height"]
+
+    # Folded: one line below the drawing kit, which it never covers or pushes off screen.
+    assert page.evaluate("document.getElementById('inside').open") is False
+    expect(page.locator(".inside-body")).to_be_hidden()
+    summary = page.locator(".inside-summary")
+    s, pad = summary.bounding_box(), pad_box(page)
+    assert s["y"] >= pad["y"] + pad["height"], "below the pad"
+    assert s["height"] < 90, "folded to one line"
+    kit = ("#sheet", "#verdict-digit", '.digit[data-label="0"]', '.digit[data-label="9"]')
+    for selector in kit:
+        b = page.locator(selector).bounding_box()
+        assert b["y"] >= 0 and b["y"] + b["height"] <= height + 0.5, f"{selector} in view"
+
+    # A tap opens it; it fits the screen's width and paints what is drawn.
+    summary.tap()
+    poll(page, "() => document.getElementById('inside').open", what="the tap to open it")
+    expect(page.locator(".inside-body")).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
+    poll(page, "() => window.scrollY === 0")
+    assert pad_box(page) == pad, "opening it moved nothing above it"
+    mouse_digit(page, "3", step_px=10)
+    wait_settled(page)
+    poll(page, "() => !window.__inkling.inside.blank", what="the view to be painted")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    conv1 = page.locator("#layer-conv1").bounding_box()
+    assert conv1["width"] <= width and conv1["y"] > pad["y"] + pad["height"]
+    assert canvas_pixels(page, "#layer-conv1")["dark"] > 300
+    assert re.fullmatch(r"The classic network says \d \(\d{1,3}%\)\.",
+                        page.locator("#classic-says").inner_text())
+    # And a tap folds it away again.
+    summary.scroll_into_view_if_needed()
+    summary.tap()
+    poll(page, "() => !document.getElementById('inside').open", what="the tap to close it")
+    expect(page.locator(".inside-body")).to_be_hidden()
+    assert errors == []
