@@ -1,9 +1,9 @@
 // Tunable constants of the page, in one place.
 
 // Below this confidence the page says "not sure" instead of announcing a digit.
-// The server's value (network.ink.NOT_SURE_BELOW, measured on drawn ink by
+// The server's value (network.pretrained.NOT_SURE_BELOW, measured on drawn ink by
 // benchmarks/ink.py) arrives in hello and replaces this fallback.
-export let NOT_SURE_BELOW = 0.6;
+export let NOT_SURE_BELOW = 0.5;
 
 /** Adopt the server's threshold (hello.not_sure_below) when it is a sane number. */
 export function setNotSureBelow(value) {

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from support import attacks
 
+from network import pretrained
 from network.ink.pixels import to_float
 from network.training.mnist import load_subset
 from webapp.hub import ModelHub
@@ -86,7 +87,7 @@ def test_a_non_digit_taught_as_a_digit_waits_for_agreement(tmp_path):
                                 seed=0) as hub:
         strokes = attacks.scribbles(1, np.random.default_rng(5))[0]
         pixels = attacks.pixels(strokes)
-        assert hub.predict(to_float(pixels)).confidence < 0.6
+        assert hub.predict(to_float(pixels)).confidence < pretrained.NOT_SURE_BELOW
         outcome = hub.teach(TeachRequest(strokes, pixels, 8, "scribbler-0001", "10.9.0.1",
                                          "10.9.0.0/24"))
         assert outcome.status == "pending" and "not sure this is a digit" in outcome.reason

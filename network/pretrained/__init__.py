@@ -18,7 +18,7 @@ MLP = FOLDER / "mlp.npz"
 CLASSIC = FOLDER / "classic.npz"
 SUBSET = FOLDER / "mnist_subset.npz"
 
-NOT_SURE_BELOW = 0.6
+NOT_SURE_BELOW = 0.5
 """Below this top probability the shipped CNN's answer is shown as "not sure"; chosen from
 the trade-off that ``benchmarks/ink.py`` prints (non-digits caught against real digits
 hidden), and sent to clients in ``hello``."""
