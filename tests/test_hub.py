@@ -315,6 +315,19 @@ def test_the_follower_adopts_another_process_version(tmp_path, trained):
         assert prediction.model_version == 2 and prediction.digit == 6
 
 
+def test_old_versions_are_pruned_after_teaching_pauses_not_during_a_teach(tmp_path, trained):
+    with open_hub(tmp_path / "instance", trained, follow_interval=0.05, keep=3) as hub:
+        hub.start()
+        for i in range(6):
+            teach(hub, bar(i, 200 + i), i)
+        assert hub.version == 7
+        deadline = time.monotonic() + 10
+        while len(hub.store.versions()) > 3:  # the follower tidies after TIDY_IDLE s
+            assert time.monotonic() < deadline, "old versions were never pruned"
+            time.sleep(0.01)
+        assert [v["version"] for v in hub.store.versions()] == [7, 6, 5]
+
+
 def test_close_is_prompt_and_idempotent(tmp_path, trained):
     hub = open_hub(tmp_path / "instance", trained, follow_interval=0.05).start()
     started = time.monotonic()

@@ -19,7 +19,8 @@ guard); then everything is recorded.  Sockets notice a new version by comparing
 ``hub.version`` with the one they last told their client.
 
 Two locks: ``_swap`` (the teacher and the follower both make snapshots live, and a
-version must never be replaced by an older one) and ``_count`` (the teaches waiting).
+version must never be replaced by an older one) and ``_count`` (the teaches waiting,
+and those since the store was last pruned).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import io
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,14 @@ from .store import (
 from .store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
+
+
+TIDY_IDLE = 1.0
+"""Seconds without a teach after which the store is pruned: freeing an old version costs
+about as much as writing a new one, so it waits for a pause instead of delaying a teach."""
+
+TIDY_EVERY = 8
+"""Teaches after which the store is pruned even without a pause (bounds the disk)."""
 
 
 class Busy(Exception):
@@ -158,6 +168,8 @@ class ModelHub:
         self._followed = threading.Event()  # set when the follower has stopped
         self._stopping = False
         self._writer_revision = 0
+        self._untidy = 0  # teaches since the store was last tidied
+        self._last_teach = time.monotonic()
 
         if store.latest_version() is None:
             self._seed(initial_model)
@@ -302,6 +314,11 @@ class ModelHub:
         finally:
             with self._count:
                 self.teaches_waiting -= 1
+                self._untidy += 1
+                self._last_teach = time.monotonic()
+                if self._untidy >= TIDY_EVERY:  # teaching without pause: tidy now
+                    self._untidy = 0
+                    self._teacher.submit(self._tidy)
 
     def _teach(self, request: TeachRequest) -> TeachOutcome:
         """The teach step, on the teacher thread: one transaction (see the module doc)."""
@@ -365,6 +382,22 @@ class ModelHub:
             p = memory.mix(model, version, (h / (np.linalg.norm(h) + 1e-6))[0], p)
         return {"digit": int(p.argmax()), "confidence": round(float(p.max()), 6)}
 
+    def _tidy_when_idle(self) -> None:
+        """From the follower: tidy the store once teaching has paused for TIDY_IDLE s."""
+        with self._count:
+            if not self._untidy or self.teaches_waiting or \
+                    time.monotonic() - self._last_teach < TIDY_IDLE:
+                return
+            self._untidy = 0
+        self._teacher.submit(self._tidy)
+
+    def _tidy(self) -> None:
+        """Prune old versions and drawings beyond retention (on the teacher thread)."""
+        try:
+            self.store.tidy()
+        except Exception as error:  # the next teach's tidy tries again
+            log.warning("could not prune the store: %s", error)
+
     def _memory_now(self, writer: str) -> Memory | None:
         """The writer's memory, loaded now if this worker has none (teacher thread)."""
         memory = self.memories.get(writer)
@@ -426,6 +459,7 @@ class ModelHub:
             if self._stopping:
                 return
             self.sync()
+            self._tidy_when_idle()
             if self.write_error and self.store.has_room():
                 self._note_write(None)  # room again: the next teach will tell if not
             newest, changed = self.store.changed_writers(self._writer_revision)

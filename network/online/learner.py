@@ -299,10 +299,12 @@ class OnlineLearner:
         if updates >= self.REFRESH_EVERY:
             hidden, updates = self._hidden(new, trunk_key)  # exact, to stop rounding drift
         else:
-            kernel = self.check_features(new, trunk_key) @ fresh.T
+            features = self.check_features(new, trunk_key)
+            kernel = np.empty((len(features), n), features.dtype)  # (N_check, n): F x^T
+            np.matmul(features, fresh.T, out=kernel[:, :len(fresh)])
             if self.anchors:
-                gram = self.check_anchor_gram(new, trunk_key)[:, picks]
-                kernel = np.concatenate([kernel, gram], axis=1)
+                np.take(self.check_anchor_gram(new, trunk_key), picks, axis=1,
+                        out=kernel[:, len(fresh):])
             hidden = hidden + kernel @ coefficients + (dense.params["b"] - b_before)
             updates += 1
         self._remember_hidden(new, hidden, updates)

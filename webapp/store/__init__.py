@@ -207,6 +207,12 @@ class Store(abc.ABC):
         """Run one teach transaction; ``step`` runs under the write lock; commit, then return."""
 
     @abc.abstractmethod
+    def tidy(self) -> None:
+        """Prune what retention allows (versions beyond ``keep``, drawings beyond
+        ``keep_drawings``) in a transaction of its own, off the teach's path: freeing a
+        1.7 MB version costs as much as writing one."""
+
+    @abc.abstractmethod
     def taught_accuracy(self, window: int = TAUGHT_WINDOW) -> float | None:
         """Return the share of the last ``window`` accepted teaches predicted right before."""
 

@@ -328,8 +328,11 @@ class SQLStore(Store):
                 (version, time.time(), json.dumps(metadata, allow_nan=False), heldout, parent,
                  json.dumps(checks) if checks is not None else None,
                  self.dialect.blob(weights)))
-        # Keep the newest `keep` versions; the new one is the newest, so never pruned.
-        self._q(connection, "DELETE FROM versions WHERE version <= ?", (version - self.keep,))
+
+    def _prune_versions(self, connection) -> None:
+        """Keep the newest ``keep`` versions."""
+        self._q(connection, "DELETE FROM versions WHERE version <= "
+                "(SELECT max(version) FROM versions) - ?", (self.keep,))
 
     def latest_version(self):
         with self._connection() as connection:
@@ -363,9 +366,15 @@ class SQLStore(Store):
             metadata = {**old.metadata, "rolled_back_to": version}
             self._insert_version(connection, newest.version + 1, metadata, old.heldout,
                                  newest.version, old.checks, bytes(weights))
+            self._prune_versions(connection)
             info = self._version_info(connection, newest.version + 1)
             self.dialect.notify(connection, info.version)
         return info
+
+    def tidy(self):
+        with self._write() as connection:
+            self._prune_versions(connection)
+            self._retain(connection)
 
     # -- teaching ---------------------------------------------------------------------
     def teach(self, request: TeachRequest, step: Step) -> TeachRecord:
@@ -413,7 +422,6 @@ class SQLStore(Store):
         if request.writer is not None:
             self._touch_writer(connection, request.writer, now)
             writer = self._writer_state(connection, request.writer)
-        self._retain(connection)
         return TeachRecord(
             drawing_id=int(drawing_id), status=decision.status, version=version,
             base_version=base.version, created=now, label=request.label,

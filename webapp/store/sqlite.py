@@ -23,6 +23,7 @@ from .sql import Dialect, SQLStore
 
 DATABASE_NAME = "inkling.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 60.0  # seconds; teaches queue behind each other, never fail fast
+PAGE_SIZE = 65536  # bytes; SQLite's largest
 
 
 class SQLiteDialect(Dialect):
@@ -43,6 +44,9 @@ class SQLiteDialect(Dialect):
         # A version is a 2 MB blob: checkpoints (copying the log into the database) run on
         # the follower's schedule (``wait_for_change``), not inside a person's teach.
         connection.execute("PRAGMA wal_autocheckpoint = 0")
+        # Large pages for a new database (a no-op on an existing one): a 1.7 MB version
+        # is 27 pages, not 415, and writing and freeing it costs a third as much.
+        connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         if self.max_bytes:
             (page,) = connection.execute("PRAGMA page_size").fetchone()
             connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
