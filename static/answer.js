@@ -8,31 +8,26 @@
  */
 
 import { NOT_SURE_BELOW } from './config.js';
+import { decodeBytes } from './paint.js';
 
 /** 'a 7', 'an 8': a digit with its article. */
 export function aDigit(d) {
   return `${d === 8 ? 'an' : 'a'} ${d}`;
 }
 
-/** 'empty' | 'sure' | 'unsure' for a prediction (null means no ink). */
+/**
+ * 'empty' | 'sure' | 'unsure' for a prediction (null means no ink). Several digits
+ * side by side ("12": prediction.several) are never 'sure': the network reads one.
+ */
 export function verdictState(prediction) {
   if (!prediction || prediction.digit === null || prediction.digit === undefined) return 'empty';
+  if (prediction.several === true) return 'unsure';
   return prediction.confidence >= NOT_SURE_BELOW ? 'sure' : 'unsure';
 }
 
 /** Decode the base64 image of 784 uint8 pixels; null if it is not that. */
 export function decodeImage(b64) {
-  if (typeof b64 !== 'string') return null;
-  let raw;
-  try {
-    raw = atob(b64);
-  } catch {
-    return null;
-  }
-  if (raw.length !== 784) return null;
-  const pixels = new Uint8Array(784);
-  for (let i = 0; i < 784; i++) pixels[i] = raw.charCodeAt(i);
-  return pixels;
+  return decodeBytes(b64, 784);
 }
 
 export class AnswerView {
@@ -116,7 +111,8 @@ export class AnswerView {
     this.verdict.dataset.state = state;
     this.barsEl.dataset.state = state;
     this.digit.textContent = String(prediction.digit);
-    this.text.textContent = state === 'sure' ? `${pct}% sure` : `Not sure · ${pct}%`;
+    this.text.textContent = prediction.several === true ? 'Several digits? One at a time'
+      : state === 'sure' ? `${pct}% sure` : `Not sure · ${pct}%`;
     this.setBars(prediction.probabilities, prediction.digit);
     // The writer's own drawings took part in this answer (docs/protocol.md, Writers).
     this.personal.hidden = prediction.personal !== true;
@@ -131,6 +127,8 @@ export class AnswerView {
     let sentence = '';
     if (state === 'sure') {
       sentence = `It reads ${aDigit(prediction.digit)}, ${Math.round(prediction.confidence * 100)}% sure.`;
+    } else if (prediction.several === true) {
+      sentence = 'That looks like several digits. Draw one digit at a time.';
     } else if (state === 'unsure') {
       sentence = `Not sure. Maybe ${aDigit(prediction.digit)}.`;
     }

@@ -64,7 +64,7 @@ const debug = {
   shown: 0, // predictions that were fresh enough to be shown
   shownWhileDrawing: 0, // of those, the ones shown while a pen was down
   answeredSeq: 0, // the highest seq a prediction has answered
-  last: null, // {seq, digit, confidence, inkPixels} of the last shown prediction
+  last: null, // {seq, digit, confidence, inkPixels, several} of the last shown prediction
   connection: 'connecting',
   hellos: 0,
   teachesSent: 0,
@@ -439,7 +439,8 @@ function prediction(msg) {
   const inkPixels = answer.show(msg);
   inside.show(msg);
   debug.personal = typeof msg.personal === 'boolean' ? msg.personal : null;
-  debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, inkPixels };
+  debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, inkPixels,
+    several: msg.several };
   lastShown = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, version: msg.model_version };
   if (review && review.rereadSeq !== null && Number.isInteger(msg.seq) && msg.seq >= review.rereadSeq) {
     review.rereadSeq = null;

@@ -22,7 +22,7 @@ tests/browser/conftest.py collected too, the name ``conftest`` is ambiguous.
 from __future__ import annotations
 
 import pytest
-from support.postgres import PostgresCluster, require
+from support.postgres import running_cluster
 from support.servers import Gunicorn, LiveServer, app_config
 from support.wsclient import WAIT, WSClient
 
@@ -115,12 +115,8 @@ def make_gunicorn(tmp_path):
 @pytest.fixture(scope="session")
 def postgres_cluster():
     """A throwaway PostgreSQL server shared by the session; removed at its end."""
-    require()
-    cluster = PostgresCluster()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.destroy()
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import base64
-import json
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
 from support.drawings import draw_digit
-from support.servers import http_get
+from support.servers import http_get, http_post
 
 from network.ink.pixels import to_uint8
 from network.ink.render import render
 
 WRITER = "explainer-0123456789"
-
-
-def post(url: str, body) -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def decode_layer(layer: dict) -> np.ndarray:
@@ -52,9 +39,9 @@ def assert_inside(body: dict) -> None:
 
 def test_explain_answers_a_predictions_fields_and_the_inside(live_server):
     seven = draw_digit(7)
-    status, predicted = post(live_server.url + "/api/predict", {"strokes": seven})
+    status, predicted = http_post(live_server.url + "/api/predict", {"strokes": seven})
     assert status == 200
-    status, body = post(live_server.url + "/api/explain", {"strokes": seven})
+    status, body = http_post(live_server.url + "/api/explain", {"strokes": seven})
     assert status == 200
     for field in ("type", "seq", "digit", "confidence", "probabilities", "model_version",
                   "image"):
@@ -66,7 +53,7 @@ def test_the_saliency_says_which_pixels_the_answer_rests_on(live_server):
     """Wiping the pixels the map calls most important changes the answer far more than
     wiping as many that it calls least important (checked through /api/predict)."""
     strokes = draw_digit(2)
-    status, body = post(live_server.url + "/api/explain", {"strokes": strokes})
+    status, body = http_post(live_server.url + "/api/explain", {"strokes": strokes})
     assert status == 200
     pixels = to_uint8(render([np.array(s, float) for s in strokes]))
     saliency = np.array(body["saliency"])
@@ -77,7 +64,7 @@ def test_the_saliency_says_which_pixels_the_answer_rests_on(live_server):
     def confidence_without(wiped: np.ndarray) -> float:
         image = pixels.copy().reshape(-1)
         image[wiped] = 0
-        status, answer = post(live_server.url + "/api/predict",
+        status, answer = http_post(live_server.url + "/api/predict",
                               {"image": image.reshape(28, 28).tolist()})
         assert status == 200
         return answer["probabilities"][body["digit"]]
@@ -86,14 +73,14 @@ def test_the_saliency_says_which_pixels_the_answer_rests_on(live_server):
 
 
 def test_explain_of_an_empty_drawing_is_null(live_server):
-    status, body = post(live_server.url + "/api/explain", {"strokes": []})
+    status, body = http_post(live_server.url + "/api/explain", {"strokes": []})
     assert status == 200 and body["digit"] is None
     assert body["saliency"] is None and body["layers"] is None and body["classic"] is None
 
 
 def test_explain_takes_an_image_and_a_writer(live_server):
     image = to_uint8(render([np.array(s, float) for s in draw_digit(4)]))
-    status, body = post(live_server.url + "/api/explain",
+    status, body = http_post(live_server.url + "/api/explain",
                         {"image": image.tolist(), "writer": WRITER})
     assert status == 200 and body["personal"] is False
     assert_inside(body)
@@ -108,14 +95,14 @@ def test_explain_takes_an_image_and_a_writer(live_server):
     ({"strokes": [[[1, 2]] * 20000]}, 413, "too_large"),
 ])
 def test_explain_refuses_bad_bodies_as_predict_does(live_server, body, status, code):
-    got_status, got = post(live_server.url + "/api/explain", body)
+    got_status, got = http_post(live_server.url + "/api/explain", body)
     assert (got_status, got["code"]) == (status, code)
-    assert post(live_server.url + "/api/predict", body)[0] == status
+    assert http_post(live_server.url + "/api/predict", body)[0] == status
 
 
 def test_explain_counts_against_the_prediction_rate_limit(make_live_server):
     server = make_live_server(PREDICTS_PER_MINUTE_PER_ADDRESS=18)  # a burst of 3
-    statuses = [post(server.url + "/api/explain", {"strokes": draw_digit(1)})[0]
+    statuses = [http_post(server.url + "/api/explain", {"strokes": draw_digit(1)})[0]
                 for _ in range(5)]
     assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429
 
@@ -164,13 +151,34 @@ def test_teaching_trains_the_main_network_never_the_classic_one(make_live_server
                               GUARD_STEP=100, GUARD_CLASS_DROP=100, GUARD_UNSURE_DROP=100,
                               GUARD_ECE_RISE=100)
     five = draw_digit(5)
-    before = post(server.url + "/api/explain", {"strokes": five})[1]
+    before = http_post(server.url + "/api/explain", {"strokes": five})[1]
     ws = ws_connect(server)
     ws.recv_type("hello")
     ws.request({"type": "ink", "strokes": five})
     taught = ws.request({"type": "teach", "label": 3})
     assert taught["type"] == "taught" and taught["model_version"] == before["model_version"] + 1
-    after = post(server.url + "/api/explain", {"strokes": five})[1]
+    after = http_post(server.url + "/api/explain", {"strokes": five})[1]
     assert after["model_version"] == taught["model_version"]
     assert after["probabilities"] != before["probabilities"]  # the main network learned
     assert after["classic"] == before["classic"]  # the classic one is read-only
+
+
+def side_by_side(*digits: int) -> list:
+    """The digits' strokes, each 150 units right of the one before ("12")."""
+    return [[[x + 150.0 * k, y] for x, y in stroke]
+            for k, digit in enumerate(digits) for stroke in draw_digit(digit)]
+
+
+def test_several_digits_side_by_side_are_said_to_be_several(live_server, ws_connect):
+    ws = ws_connect(live_server)
+    ws.recv_type("hello")
+    assert ws.request({"type": "ink", "strokes": side_by_side(1, 2)})["several"] is True
+    five = draw_digit(5)
+    bar, body = [five[0][:2]], [five[0][1:]]  # a 5 drawn in two strokes is one digit
+    assert ws.request({"type": "ink", "strokes": bar + body})["several"] is False
+    assert ws.request({"type": "clear"})["several"] is False
+    status, answer = http_post(live_server.url + "/api/predict", {"strokes": side_by_side(3, 4)})
+    assert status == 200 and answer["several"] is True
+    image = to_uint8(render([np.array(s, float) for s in draw_digit(4)]))
+    status, answer = http_post(live_server.url + "/api/predict", {"image": image.tolist()})
+    assert status == 200 and answer["several"] is None  # an image has no strokes to tell

@@ -281,7 +281,11 @@ def test_postgres_restarted_under_load(site, connect):
         site.cluster.stop()
         down = time.monotonic()
         for i, host in enumerate(site.hosts):
-            reply = teach(teachers[host.port], 3, 11 + 2 * i)
+            try:
+                reply = teach(teachers[host.port], 3, 11 + 2 * i, timeout=60)
+            except TimeoutError:
+                raise AssertionError(f"no answer to a teach with the database down; "
+                                     f"the host's log:\n{host.log()[-6000:]}") from None
             assert reply["type"] == "error" and reply["code"] == "unavailable", reply
             assert "try again" in reply["message"]
         for host in site.hosts:  # every worker's follower noticed
@@ -317,6 +321,8 @@ def test_postgres_restarted_under_load(site, connect):
     finally:
         for drawer in drawers:
             drawer.stop()
+        if not site.cluster.running():  # the next test needs the server, whatever failed
+            site.cluster.start()
     assert not any(d.problems for d in drawers), [d.problems for d in drawers]
 
 

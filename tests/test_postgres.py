@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from support.postgres import PostgresCluster, require
+from support.postgres import running_cluster
 
 from webapp.store import StoreError, TeachDecision, TeachRequest, Unavailable, open_store
 from webapp.store.postgres import PostgresStore, placeholders
@@ -42,12 +42,8 @@ def seeded(url: str, **options) -> PostgresStore:
 @pytest.fixture(scope="module")
 def own_cluster():
     """A server this module may stop and start."""
-    require()
-    cluster = PostgresCluster()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.destroy()
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

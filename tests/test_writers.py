@@ -4,7 +4,6 @@ fields, forget, the HTTP API's writer, bad ids; across gunicorn workers; through
 from __future__ import annotations
 
 import io
-import json
 import time
 import urllib.error
 import urllib.request
@@ -12,21 +11,11 @@ import urllib.request
 import numpy as np
 import pytest
 from support.drawings import draw_digit
-from support.servers import http_get
+from support.servers import http_get, http_post
 from support.wsclient import WSClient
 
 WRITER = "writer-0123456789"
 STRICT = {"AGREE_SOURCES": 3}  # the shared model will not take a contradiction at once
-
-
-def post(url: str, body) -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_a_writers_teach_adapts_their_predictions_and_nobody_elses(make_live_server,
@@ -52,9 +41,9 @@ def test_a_writers_teach_adapts_their_predictions_and_nobody_elses(make_live_ser
     other = theirs.request({"type": "ink", "strokes": seven})
     assert "personal" not in other  # a connection without a writer is as it always was
     assert other["digit"] == first["digit"]
-    status, body = post(server.url + "/api/predict", {"strokes": seven, "writer": WRITER})
+    status, body = http_post(server.url + "/api/predict", {"strokes": seven, "writer": WRITER})
     assert status == 200 and body["digit"] == wrong and body["personal"] is True
-    status, body = post(server.url + "/api/predict", {"strokes": seven})
+    status, body = http_post(server.url + "/api/predict", {"strokes": seven})
     assert status == 200 and body["digit"] == first["digit"] and "personal" not in body
     with np.load(io.BytesIO(http_get(server.url + f"/api/samples.npz?writer={WRITER}"))) as d:
         assert d["labels"].tolist() == [wrong] and d["images"].shape == (1, 28, 28)
@@ -75,7 +64,7 @@ def test_bad_writer_ids_are_bad_messages(live_server, writer):
         assert ws.wait_closed() == 1008
     finally:
         ws.close()
-    status, body = post(live_server.url + "/api/predict",
+    status, body = http_post(live_server.url + "/api/predict",
                         {"strokes": draw_digit(1), "writer": writer})
     assert status == 400 and body["code"] == "bad_message"
     request = urllib.request.Request(live_server.url + "/api/samples.npz?writer="

@@ -13,6 +13,7 @@ import base64
 
 import numpy as np
 
+from network.ink.groups import several
 from network.ink.pixels import to_float, to_uint8
 from network.nn import inside
 from network.nn.losses import softmax
@@ -21,12 +22,15 @@ from network.nn.model import Sequential
 SALIENCY_DECIMALS = 6
 
 
-def prediction_fields(runtime, image: np.ndarray, writer: str | None = None) -> dict:
+def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
+                      strokes=None) -> dict:
     """The prediction fields for a float32 (28, 28) image; nulls for an empty one.
 
     The network is shown the image quantised to uint8, exactly the pixels sent back in
     ``image`` (and stored by a teach), so "what the network saw" is literally true.  For
-    a writer, ``personal`` says whether their own drawings took part.
+    a writer, ``personal`` says whether their own drawings took part.  ``several`` says
+    whether the strokes (when the image was drawn from them) are several groups of ink
+    side by side, "12" rather than one digit (``network.ink.groups``); null for an image.
     """
     pixels = to_uint8(image)
     encoded = base64.b64encode(pixels.tobytes()).decode("ascii")
@@ -40,14 +44,16 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None) -> 
                   "probabilities": [round(float(x), 6) for x in p.probabilities],
                   "model_version": p.model_version, "image": encoded}
         personal = p.personal
+    fields["several"] = None if strokes is None else several(strokes)
     if writer is not None:
         fields["personal"] = personal
     return fields
 
 
-def explained_fields(runtime, image: np.ndarray, writer: str | None = None) -> dict:
+def explained_fields(runtime, image: np.ndarray, writer: str | None = None,
+                     strokes=None) -> dict:
     """A prediction's fields plus the inside view of the same pixels."""
-    fields = prediction_fields(runtime, image, writer)
+    fields = prediction_fields(runtime, image, writer, strokes)
     return {**fields, **runtime.explain(to_float(to_uint8(image)), fields["digit"])}
 
 

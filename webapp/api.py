@@ -136,22 +136,22 @@ def check_host():
 @bp.post("/api/predict")
 def predict():
     """Predict ``{"strokes": ...}`` or ``{"image": 28x28 ints}``: a prediction's fields."""
-    image, writer = _drawing()
+    image, writer, strokes = _drawing()
     return {"type": "prediction", "seq": None,
-            **prediction_fields(get_runtime(), image, writer)}
+            **prediction_fields(get_runtime(), image, writer, strokes)}
 
 
 @bp.post("/api/explain")
 def explain():
     """The body of /api/predict: a prediction's fields plus the inside view (saliency,
     layers, the classic network's answer)."""
-    image, writer = _drawing()
+    image, writer, strokes = _drawing()
     return {"type": "prediction", "seq": None,
-            **explained_fields(get_runtime(), image, writer)}
+            **explained_fields(get_runtime(), image, writer, strokes)}
 
 
 def _drawing() -> tuple:
-    """The (float32 image, writer) of a predict or explain body, within the limits."""
+    """The (float32 image, writer, strokes or None) of a predict or explain body."""
     runtime = get_runtime()
     if not runtime.limits.allow_predict(request.remote_addr or "?"):
         raise ProtocolError("rate_limited", "Too many predictions; slow down.")
@@ -160,7 +160,7 @@ def _drawing() -> tuple:
     image = render(parsed.strokes) if parsed.strokes is not None else to_float(parsed.image)
     if parsed.writer is not None:
         runtime.hub.prepare(parsed.writer)
-    return image, parsed.writer
+    return image, parsed.writer, parsed.strokes
 
 
 @bp.get("/api/classic")

@@ -9,7 +9,10 @@ monkey-patched; without gevent (werkzeug in tests, the gthread worker) the stand
 executor is the same thing.
 
 Code that runs on these threads sleeps with ``native_sleep``: gevent's patched
-``time.sleep`` belongs to the event loop's thread.
+``time.sleep`` belongs to the event loop's thread.  A lock that both a greenlet and a
+native thread take is a ``native_lock``: an OS lock, not gevent's cooperative one (whose
+wake-ups across threads go through the loop).  Such a lock guards a few assignments
+and never a wait, so a greenlet that finds it taken blocks the loop for microseconds.
 """
 
 from __future__ import annotations
@@ -49,6 +52,15 @@ def start_native_thread(target: Callable[[], None], name: str) -> None:
         ThreadPool(1).spawn(target)
     else:
         threading.Thread(target=target, name=name, daemon=True).start()
+
+
+def native_lock():
+    """An OS-level lock, gevent or not (for state shared with native threads)."""
+    if gevent_active():
+        from gevent import monkey
+
+        return monkey.get_original("_thread", "allocate_lock")()
+    return threading.Lock()
 
 
 def native_sleep(seconds: float) -> None:

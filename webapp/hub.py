@@ -42,7 +42,7 @@ from network.online.features import forward, head_start
 from network.online.learner import OnlineLearner
 from network.online.personal import Memory, hidden_end
 
-from .blocking import native_executor, start_native_thread
+from .blocking import native_executor, native_lock, start_native_thread
 from .memories import Memories
 from .policy import Policy, shared_step
 from .store import (
@@ -63,6 +63,10 @@ log = logging.getLogger(__name__)
 TIDY_IDLE = 1.0
 """Seconds without a teach after which the store is pruned: freeing an old version costs
 about as much as writing a new one, so it waits for a pause instead of delaying a teach."""
+
+TEACH_WAIT = 60.0
+"""Seconds a teach's connection waits for the teacher before answering ``unavailable``
+(the store's own timeouts come first; this bounds whatever else could hang)."""
 
 TIDY_EVERY = 8
 """Teaches after which the store is pruned even without a pause (bounds the disk)."""
@@ -161,8 +165,8 @@ class ModelHub:
         self.write_error: str | None = None  # why the last teach could not be saved, if so
         self.teaches_waiting = 0  # submitted to the teacher and not yet answered
 
-        self._swap = threading.Lock()
-        self._count = threading.Lock()
+        self._swap = native_lock()  # the follower, the teacher and greenlets share these
+        self._count = native_lock()
         self._teacher = native_executor()
         self._started = False
         self._followed = threading.Event()  # set when the follower has stopped
@@ -310,7 +314,11 @@ class ModelHub:
                 raise Busy("too many teaches are waiting on this server")
             self.teaches_waiting += 1
         try:
-            return self._teacher.submit(self._teach, request).result()
+            future = self._teacher.submit(self._teach, request)
+            try:
+                return future.result(timeout=TEACH_WAIT)
+            except TimeoutError:  # the person hears why instead of waiting forever
+                raise Unavailable(f"the teach took more than {TEACH_WAIT:.0f} s") from None
         finally:
             with self._count:
                 self.teaches_waiting -= 1

@@ -181,7 +181,8 @@ class Session:
         answer = explained_fields if self.inside else prediction_fields
         try:
             message = {"type": "prediction", "seq": seq,
-                       **answer(self.runtime, render(self.ink.strokes), self.writer)}
+                       **answer(self.runtime, render(self.ink.strokes), self.writer,
+                                self.ink.strokes)}
         except Exception:  # a bug must cost one answer, not the connection
             log.exception("predicting for %r failed", self)
             message = server_error(seq)

@@ -12,11 +12,12 @@ One lock: the batcher reads entries, the teacher and the follower replace them.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
 from network.online.personal import Memory
+
+from .blocking import native_lock
 
 
 class Memories:
@@ -25,7 +26,7 @@ class Memories:
     def __init__(self, size: int = 64):
         self.size = size
         self._entries: OrderedDict[str, tuple[int, Memory]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = native_lock()  # taken by greenlets and native threads
 
     def __repr__(self) -> str:
         return f"Memories(writers={len(self._entries)}, size={self.size})"

@@ -12,7 +12,25 @@ import json
 import math
 import time
 
+import pytest
 from support.servers import ROOT
+
+from network import pretrained
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips (or fails) the tests with the reason
+    expect = None
+
+trained_model = pytest.mark.skipif(
+    not pretrained.CNN.exists(), reason=f"reading digits needs the trained {pretrained.CNN}"
+)
+"""Tests that need the shipped CNN to read digits."""
+
+
+def state(page, name):
+    """A field of the page's window.__inkling."""
+    return page.evaluate(f"() => window.__inkling.{name}")
 
 CHROMIUM = "/usr/bin/chromium"
 """Debian's Chromium; Playwright's own browser downloads are never used."""

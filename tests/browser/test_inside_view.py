@@ -20,19 +20,16 @@ from browser_harness import (
     ConsoleErrors,
     SocketLog,
     canvas_pixels,
+    expect,
     mouse_digit,
     open_page,
     pad_box,
     poll,
+    state,
     wait_settled,
 )
 
 from network import pretrained
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) these tests with the reason
-    expect = None
 
 pytestmark = pytest.mark.browser
 
@@ -43,11 +40,6 @@ needs_classic = pytest.mark.skipif(
 INSIDE_FIELDS = ("saliency", "layers", "classic")
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "is_mobile": True, "has_touch": True}
-
-
-def state(page, name):
-    """A field of the page's window.__inkling."""
-    return page.evaluate(f"() => window.__inkling.{name}")
 
 
 def carries_inside(message):

@@ -15,32 +15,20 @@ import pytest
 from browser_harness import (
     DIGITS,
     INK_PIXELS_JS,
+    expect,
     mouse_digit,
     mouse_stroke,
     open_page,
     pad_box,
+    state,
     to_page,
     touch_stroke,
+    trained_model,
     wait_settled,
 )
 
-from network import pretrained
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) these tests with the reason
-    expect = None
-
 pytestmark = pytest.mark.browser
 
-trained_model = pytest.mark.skipif(
-    not pretrained.CNN.exists(), reason=f"reading digits needs the trained {pretrained.CNN}"
-)
-
-
-def state(page, name):
-    """A field of the page's window.__inkling."""
-    return page.evaluate(f"() => window.__inkling.{name}")
 
 
 def ink_pixels(page):
@@ -387,3 +375,16 @@ def test_not_sure_follows_the_one_threshold(live, page):
     expect(page.locator("#announce")).to_contain_text(
         "Not sure" if confidence < threshold else "It reads"
     )
+
+
+def test_several_digits_ask_for_one_at_a_time(live, page):
+    open_page(page, live.url)
+    box = pad_box(page)
+    # a 1 on the left, a 7 on the right, far apart: two groups of ink
+    mouse_stroke(page, to_page(box, [(0.2, 0.25), (0.2, 0.75)]))
+    mouse_stroke(page, to_page(box, [(0.55, 0.25), (0.85, 0.25), (0.65, 0.75)]))
+    wait_settled(page)
+    assert state(page, "last.several") is True
+    expect(page.locator("#verdict")).to_have_attribute("data-state", "unsure")
+    expect(page.locator("#verdict-text")).to_have_text("Several digits? One at a time")
+    expect(page.locator("#announce")).to_contain_text("one digit at a time")

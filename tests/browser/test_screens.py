@@ -17,12 +17,17 @@ import json
 import re
 
 import pytest
-from browser_harness import DIGITS, mouse_digit, open_page, pad_box, poll, to_page, wait_settled
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) these tests with the reason
-    expect = None
+from browser_harness import (
+    DIGITS,
+    expect,
+    mouse_digit,
+    open_page,
+    pad_box,
+    poll,
+    state,
+    to_page,
+    wait_settled,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -33,11 +38,6 @@ SCREENS = pytest.mark.parametrize(
     "screen", [PHONE, LANDSCAPE, DESKTOP],
     ids=["phone-390x844", "landscape-844x390", "desktop-1280x800"],
 )
-
-
-def state(page, name):
-    """A field of the page's window.__inkling."""
-    return page.evaluate(f"() => window.__inkling.{name}")
 
 
 def box(page, selector):

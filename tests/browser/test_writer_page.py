@@ -15,31 +15,19 @@ import pytest
 from browser_harness import (
     ConsoleErrors,
     SocketLog,
+    expect,
     mouse_digit,
     open_page,
     poll,
+    state,
+    trained_model,
     wait_settled,
 )
 
-from network import pretrained
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the browser fixture skips (or fails) these tests with the reason
-    expect = None
-
 pytestmark = pytest.mark.browser
 
-trained_model = pytest.mark.skipif(
-    not pretrained.CNN.exists(), reason=f"reading digits needs the trained {pretrained.CNN}"
-)
 
 STORED_ID_JS = "() => localStorage.getItem('inkling-writer')"
-
-
-def state(page, name):
-    """A field of the page's window.__inkling."""
-    return page.evaluate(f"() => window.__inkling.{name}")
 
 
 def test_the_page_makes_a_writer_id_once_and_keeps_it(live, page):

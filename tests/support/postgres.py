@@ -27,6 +27,8 @@ import socket
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REQUIRE_ENV = "INKLING_REQUIRE_POSTGRES"
@@ -201,3 +203,15 @@ class PostgresCluster:
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+
+
+@contextmanager
+def running_cluster(durable: bool = False) -> Iterator[PostgresCluster]:
+    """A started throwaway server (skip or fail first, as ``require`` says), destroyed
+    when the block ends."""
+    require()
+    cluster = PostgresCluster(durable)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.destroy()

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -59,6 +60,19 @@ def http_get(url: str, timeout: float = WAIT):
         if response.headers.get_content_type() == "application/json":
             return json.loads(body)
         return body
+
+
+def http_post(url: str, body, timeout: float = WAIT) -> tuple[int, dict]:
+    """POST a JSON body (or raw bytes); return (status, the parsed JSON answer), errors too."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
 
 
 def test_model_path() -> str | None:

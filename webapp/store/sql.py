@@ -21,7 +21,6 @@ so every teach sees the newest version and versions are numbered without gaps.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..blocking import native_lock
 from . import (
     DEFAULT_KEEP,
     IMAGE_SHAPE,
@@ -166,7 +166,7 @@ class SQLStore(Store):
         self.keep_drawings = keep_drawings
         self.max_writers = max_writers
         self._idle: list = []
-        self._lock = threading.Lock()
+        self._lock = native_lock()  # taken by greenlets and native threads
         self._closed = False
         self.migrated: tuple[int, int] | None = None  # (schema before, after) of migrate()
 
