@@ -205,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     worse = [r[0] for r in rows if r[2] < r[1]]
     print(f"\nerror reduction, mean over writers: {100 * np.mean(reductions):.0f}% "
           f"(aim >= 60%); writers worse off: {worse or 'none'}")
+    wrong = [r for r in rows if r[1] < 1]  # writers the shared model misreads at all
+    errors_before = sum(1 - r[1] for r in rows)
+    errors_after = sum(1 - r[2] for r in rows)
+    print(f"  over the {len(wrong)} writers the shared model misreads at all: mean "
+          f"{100 * np.mean([r[3] for r in wrong]) if wrong else 0:.0f}%; all their errors "
+          f"pooled: {100 * (1 - errors_after / max(errors_before, 1e-9)):.0f}% fewer")
     print(f"taught drawings redrawn with a tremor, read right: "
           f"{100 * np.mean([r[4] for r in rows]):.1f}% (aim >= 95%)")
     print(f"held-out accuracy of the shared model: {100 * heldout_before:.2f}% -> "

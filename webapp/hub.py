@@ -324,9 +324,11 @@ class ModelHub:
                 self.teaches_waiting -= 1
                 self._untidy += 1
                 self._last_teach = time.monotonic()
-                if self._untidy >= TIDY_EVERY:  # teaching without pause: tidy now
+                tidy = self._untidy >= TIDY_EVERY  # teaching without pause: tidy now
+                if tidy:
                     self._untidy = 0
-                    self._teacher.submit(self._tidy)
+            if tidy:  # queued behind the teaches; never submitted under a lock
+                self._teacher.submit(self._tidy)
 
     def _teach(self, request: TeachRequest) -> TeachOutcome:
         """The teach step, on the teacher thread: one transaction (see the module doc)."""
@@ -391,16 +393,18 @@ class ModelHub:
         return {"digit": int(p.argmax()), "confidence": round(float(p.max()), 6)}
 
     def _tidy_when_idle(self) -> None:
-        """From the follower: tidy the store once teaching has paused for TIDY_IDLE s."""
+        """On the follower's thread: tidy the store once teaching has paused for TIDY_IDLE
+        s.  It tidies itself rather than ask the teacher: only the event loop's thread may
+        submit to the teacher's pool (gevent's pools are not shared between threads)."""
         with self._count:
             if not self._untidy or self.teaches_waiting or \
                     time.monotonic() - self._last_teach < TIDY_IDLE:
                 return
             self._untidy = 0
-        self._teacher.submit(self._tidy)
+        self._tidy()
 
     def _tidy(self) -> None:
-        """Prune old versions and drawings beyond retention (on the teacher thread)."""
+        """Prune old versions and drawings beyond retention (teacher or follower thread)."""
         try:
             self.store.tidy()
         except Exception as error:  # the next teach's tidy tries again

@@ -6,12 +6,15 @@ one person or a crowd of addresses sends.  ``shared_step`` decides, in this orde
 1. *Budgets*: the writer, the address and its network prefix each have a token bucket
    of shared teaches (``per_hour``, refilled slowly); a spent one refuses, so many
    addresses buy time, not control.
-2. *Agreement*: a label that contradicts a confident shared answer (>=
-   ``agree_confidence``), or that names a digit in a drawing the shared model is not
-   sure is a digit at all (< ``not_sure_below``), waits (``pending``) until
+2. *Agreement*: a label that contradicts the shared answer waits (``pending``) until
    ``agree_sources`` distinct network prefixes taught the same within ``agree_hours``.
-   Between the two, where the model reads a digit without being sure, a correction
-   flows at once: that is where honest teaching helps most.
+   By default that is every contradiction: ``agree_confidence`` equals the not-sure
+   threshold, so a drawing is either read as a digit (a different label contradicts it)
+   or not sure to be one (a label would make it one).  Measured with
+   ``benchmarks/attacks.py``: when corrections of answers between 50% and 90% flowed at
+   once, one /24 of attackers reached that band through its budget and planted a
+   backdoor (34% success) or taught scribbles to be 8s (not sure 86% -> 26%).  A trusted
+   set-up may raise ``agree_confidence`` (0.9) to let those corrections through.
 3. *Learning and the guard*: the online learner takes one bounded step with replay, and
    the guard (``network.online.guard``) compares the new version with the base and the
    best recent one on held-out MNIST, every class of drawn digits, the not-sure rate on
@@ -34,6 +37,9 @@ from network.online.learner import OnlineLearner
 
 from .store import Budget, TeachDecision, TeachRequest, TeachTransaction
 
+SAYS_SURE = 0.9
+"""From this confidence on, a pending teach's message says the model "is sure"."""
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -41,7 +47,7 @@ class Policy:
 
     limits: Limits = Limits()
     agree_sources: int = 3  # sources needed before a contradiction reaches the shared model
-    agree_confidence: float = 0.9  # a shared answer this sure is "confident"
+    agree_confidence: float = pretrained.NOT_SURE_BELOW  # this sure: a contradiction waits
     agree_hours: float = 24.0
     not_sure_below: float = pretrained.NOT_SURE_BELOW  # below: "not sure it is a digit"
     per_hour: float = 60.0  # shared teaches per writer and per address (budgets)
@@ -105,8 +111,10 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
         since = time.time() - policy.agree_hours * 3600
         others = txn.agreeing_sources(predicted, label, request.source, since)
         if others + 1 < policy.agree_sources:
-            belief = (f"is sure this is {article(predicted)} {predicted}" if sure else
-                      "is not sure this is a digit at all")
+            belief = ("is not sure this is a digit at all" if unsure else
+                      f"is sure this is {article(predicted)} {predicted}"
+                      if shared[predicted] >= SAYS_SURE else
+                      f"reads this as {article(predicted)} {predicted}")
             return TeachDecision(
                 "pending", predicted, seen,
                 f"Everyone's model {belief}, so it waits until people elsewhere teach "

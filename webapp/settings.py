@@ -111,8 +111,10 @@ SETTINGS = (
     Setting("AGREE_SOURCES", "INKLING_AGREE_SOURCES", _positive_int, 3,
             "a label that contradicts a confident shared model reaches it only once this "
             "many sources (network prefixes) taught the same (1: no agreement needed)"),
-    Setting("AGREE_CONFIDENCE", "INKLING_AGREE_CONFIDENCE", _positive_float, 0.9,
-            "how sure the shared model must be for a different label to need agreement"),
+    Setting("AGREE_CONFIDENCE", "INKLING_AGREE_CONFIDENCE", _positive_float, 0.5,
+            "a different label needs agreement when the shared model is at least this sure "
+            "(or not sure it is a digit at all); the default 0.5 is the not-sure threshold, "
+            "so every contradiction waits; 0.9 lets corrections of unsure answers through"),
     Setting("AGREE_HOURS", "INKLING_AGREE_HOURS", _positive_float, 24.0,
             "how far back agreeing teaches count"),
     Setting("SHARED_TEACHES_PER_HOUR", "INKLING_SHARED_TEACHES_PER_HOUR", _positive_float, 60,
