@@ -137,6 +137,19 @@ def measure(port: int, messages: int, teaches: int, block: int,
             return json.dumps({"type": "clear", "seq": seq})
         return json.dumps({"type": "stroke", "points": [points[k]], "seq": seq})
 
+    def timed_predictions(ws: WSClient, name: str) -> None:
+        """``block`` strokes on ``ws``, each timed until its own prediction comes back."""
+        for _ in range(block):
+            text = stroke_message()
+            want = seq
+            t0 = time.perf_counter()
+            ws.send_text(text)
+            while True:
+                reply = ws.recv()
+                if reply.get("type") == "prediction" and reply.get("seq") == want:
+                    break
+            times[name].append(time.perf_counter() - t0)
+
     # Warm up both paths (first prediction loads caches, first echo warms the thread).
     for _ in range(50):
         echo.send_text(stroke_message())
@@ -152,37 +165,10 @@ def measure(port: int, messages: int, teaches: int, block: int,
             echo.send_text(text)
             echo.recv_raw()
             times["echo"].append(time.perf_counter() - t0)
-        for _ in range(block):
-            text = stroke_message()
-            want = seq
-            t0 = time.perf_counter()
-            live.send_text(text)
-            while True:
-                reply = live.recv()
-                if reply.get("type") == "prediction" and reply.get("seq") == want:
-                    break
-            times["predict"].append(time.perf_counter() - t0)
-        for _ in range(block):
-            text = stroke_message()
-            want = seq
-            t0 = time.perf_counter()
-            looking.send_text(text)
-            while True:
-                reply = looking.recv()
-                if reply.get("type") == "prediction" and reply.get("seq") == want:
-                    break
-            times["inside"].append(time.perf_counter() - t0)
+        timed_predictions(live, "predict")
+        timed_predictions(looking, "inside")
         busy.running.set()
-        for _ in range(block):
-            text = stroke_message()
-            want = seq
-            t0 = time.perf_counter()
-            live.send_text(text)
-            while True:
-                reply = live.recv()
-                if reply.get("type") == "prediction" and reply.get("seq") == want:
-                    break
-            times["beside"].append(time.perf_counter() - t0)
+        timed_predictions(live, "beside")
         busy.running.clear()
         for _ in range(block):
             times["compute"].append(compute())

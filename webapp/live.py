@@ -20,11 +20,9 @@ deadline.  Other sessions never wait for this one: nothing here is shared but th
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
@@ -37,6 +35,7 @@ from network.pretrained import NOT_SURE_BELOW
 from webapp import get_runtime
 from webapp.answers import explained_fields, prediction_fields
 from webapp.backpressure import ENVIRON_KEY
+from webapp.handshake import handshake_token, json_error, origin_allowed, tokens_match
 from webapp.hub import Busy
 from webapp.inkstate import InkState
 from webapp.protocol import (
@@ -260,35 +259,6 @@ def server_error(seq) -> dict:
 
 
 # --- the handshake ----------------------------------------------------------------------
-
-
-def tokens_match(given: str, expected: str) -> bool:
-    """Compare tokens in constant time."""
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def handshake_token() -> str | None:
-    """Return the teach token of the handshake: ``Authorization: Bearer`` or ``?token=``."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.args.get("token") or None
-
-
-def origin_allowed(origin: str | None, host: str, allowed: tuple[str, ...]) -> bool:
-    """No Origin (not a browser page), the same host, or one listed (``*``: any) may connect."""
-    if origin is None:
-        return True
-    origin = origin.strip().lower().rstrip("/")
-    if "*" in allowed or origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == host.lower()
-
-
-def json_error(status: int, code: str, message: str):
-    """Return an HTTP error response of the WebSocket's error shape."""
-    return {"type": "error", "seq": None, "code": code, "message": message}, status
 
 
 @bp.before_request

@@ -576,11 +576,7 @@ class SQLStore(Store):
             return 0
         marks = ",".join("?" * len(ids))
         with self._write() as connection:
-            writers = [w for (w,) in self._q(connection, "SELECT DISTINCT writer FROM drawings "
-                                             f"WHERE id IN ({marks}) AND writer IS NOT NULL",
-                                             ids)]
-            accepted = self._q(connection, "SELECT count(*) FROM drawings WHERE status = "
-                               f"'accepted' AND id IN ({marks})", ids).fetchone()[0]
+            accepted, writers = self._removing(connection, ids)
             deleted = self._q(connection, f"DELETE FROM drawings WHERE id IN ({marks})",
                               ids).rowcount
             self._after_removal(connection, accepted, writers)
@@ -592,16 +588,21 @@ class SQLStore(Store):
             return 0
         marks = ",".join("?" * len(ids))
         with self._write() as connection:
-            writers = [w for (w,) in self._q(connection, "SELECT DISTINCT writer FROM drawings "
-                                             f"WHERE id IN ({marks}) AND writer IS NOT NULL",
-                                             ids)]
-            accepted = self._q(connection, "SELECT count(*) FROM drawings WHERE status = "
-                               f"'accepted' AND id IN ({marks})", ids).fetchone()[0]
+            accepted, writers = self._removing(connection, ids)
             changed = self._q(connection, "UPDATE drawings SET status = 'quarantined', "
                               f"reason = ? WHERE status <> 'quarantined' AND id IN ({marks})",
                               (reason, *ids)).rowcount
             self._after_removal(connection, accepted, writers)
         return changed
+
+    def _removing(self, connection, ids: list[int]) -> tuple[int, list[str]]:
+        """Of drawings about to leave: how many were accepted, and their writers."""
+        marks = ",".join("?" * len(ids))
+        writers = [w for (w,) in self._q(connection, "SELECT DISTINCT writer FROM drawings "
+                                         f"WHERE id IN ({marks}) AND writer IS NOT NULL", ids)]
+        accepted = self._q(connection, "SELECT count(*) FROM drawings WHERE status = "
+                           f"'accepted' AND id IN ({marks})", ids).fetchone()[0]
+        return accepted, writers
 
     def _after_removal(self, connection, accepted: int, writers: list[str]) -> None:
         """Keep the accepted count, and tell workers the writers' memories changed."""
