@@ -373,7 +373,7 @@ def test_teaches_per_connection_are_rate_limited(make_live_server, ws_connect):
 
 def test_teaches_per_address_are_rate_limited(make_live_server, ws_connect):
     server = make_live_server(TEACHES_PER_MINUTE_PER_ADDRESS=6,  # burst 1
-                              GUARD_DROP=100, GUARD_STEP=100)
+                              GUARD_DROP=100, GUARD_STEP=100, AGREE_SOURCES=1)
     first, second = ws_connect(server), ws_connect(server)
     for ws in (first, second):
         ws.recv()

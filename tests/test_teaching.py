@@ -1,6 +1,6 @@
 """The teach step: a writer's memory learns at once and for them alone; the shared model
-learns only within budgets, after agreement when it contradicts a confident answer, and
-when the guard finds every figure no worse (a tiny CNN on synthetic bars, real SQLite)."""
+learns only within budgets, after agreement unless it already reads the drawing surely as
+the label, and when the guard finds every figure no worse (a tiny CNN on synthetic bars, real SQLite)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,25 @@ def test_a_contradiction_reaches_the_shared_model_when_other_sources_agree(tmp_p
         assert hub.version == 3
         # a label the shared model agrees with never waits
         assert teach(hub, bar(5, 40), 5, source="10.0.9.0/24").status == "accepted"
+
+
+@pytest.mark.parametrize("sure_enough", [1.0, 0.5])
+def test_a_right_label_waits_unless_the_shared_model_is_already_sure_of_it(
+        tmp_path, trained, sure_enough):
+    # the attack this closes: drawings the model half-reads as the attacker's label, each
+    # accepted one making the next more likely (a backdoor grown by confirmations)
+    policy = Policy(limits=Limits(step=100, drop=100, drawn=100, unsure=100, ece=100),
+                    agree_sources=3, agree_confidence=sure_enough, budgets=False)
+    with open_hub(tmp_path / "instance", trained, policy=policy) as hub:
+        drawing = bar(5, 40)
+        answer = hub.predict(to_float(drawing))
+        assert answer.digit == 5 and 0.5 <= answer.probabilities.max() < 1.0
+        outcome = teach(hub, drawing, 5, source="10.0.9.0/24")
+        if sure_enough == 1.0:  # not sure enough: it waits, and the message says why
+            assert outcome.status == "pending" and hub.version == 1
+            assert "is not yet sure this is a 5" in outcome.reason
+        else:
+            assert outcome.status == "accepted" and hub.version == 2
 
 
 def test_budgets_stop_one_writer_and_one_address_but_not_their_adaptation(tmp_path, trained):

@@ -6,15 +6,15 @@ one person or a crowd of addresses sends.  ``shared_step`` decides, in this orde
 1. *Budgets*: the writer, the address and its network prefix each have a token bucket
    of shared teaches (``per_hour``, refilled slowly); a spent one refuses, so many
    addresses buy time, not control.
-2. *Agreement*: a label that contradicts the shared answer waits (``pending``) until
-   ``agree_sources`` distinct network prefixes taught the same within ``agree_hours``.
-   By default that is every contradiction: ``agree_confidence`` equals the not-sure
-   threshold, so a drawing is either read as a digit (a different label contradicts it)
-   or not sure to be one (a label would make it one).  Measured with
-   ``benchmarks/attacks.py``: when corrections of answers between 50% and 90% flowed at
-   once, one /24 of attackers reached that band through its budget and planted a
-   backdoor (34% success) or taught scribbles to be 8s (not sure 86% -> 26%).  A trusted
-   set-up may raise ``agree_confidence`` (0.9) to let those corrections through.
+2. *Agreement*: the shared model takes a drawing at once only when it already reads it
+   as the taught label at least ``agree_confidence`` sure (0.9).  Any other teach, a
+   contradiction or a right label the model is unsure of, waits (``pending``) until
+   ``agree_sources`` distinct network prefixes taught the same (shared reading, label)
+   within ``agree_hours``.  Measured with ``benchmarks/attacks.py``: when corrections of
+   answers between 50% and 90% flowed at once, one /24 of attackers planted a backdoor
+   (34% success) and taught scribbles to be 8s (not sure 86% -> 26%); with every
+   contradiction waiting, drawings the model already half-read as the attacker's label
+   still flowed, and each made the next one more likely (backdoor 8%).
 3. *Learning and the guard*: the online learner takes one bounded step with replay, and
    the guard (``network.online.guard``) compares the new version with the base and the
    best recent one on held-out MNIST, every class of drawn digits, the not-sure rate on
@@ -37,9 +37,6 @@ from network.online.learner import OnlineLearner
 
 from .store import Budget, TeachDecision, TeachRequest, TeachTransaction
 
-SAYS_SURE = 0.9
-"""From this confidence on, a pending teach's message says the model "is sure"."""
-
 
 @dataclass(frozen=True)
 class Policy:
@@ -47,7 +44,7 @@ class Policy:
 
     limits: Limits = Limits()
     agree_sources: int = 3  # sources needed before a contradiction reaches the shared model
-    agree_confidence: float = pretrained.NOT_SURE_BELOW  # this sure: a contradiction waits
+    agree_confidence: float = 0.9  # reads the label this sure: learned without agreement
     agree_hours: float = 24.0
     not_sure_below: float = pretrained.NOT_SURE_BELOW  # below: "not sure it is a digit"
     per_hour: float = 60.0  # shared teaches per writer and per address (budgets)
@@ -75,6 +72,17 @@ class Policy:
 def article(digit: int) -> str:
     """'an' before 8 (eight), 'a' before every other digit."""
     return "an" if digit == 8 else "a"
+
+
+def belief(predicted: int, label: int, confidence: float, policy: Policy) -> str:
+    """What the shared model thinks of a drawing whose teach must wait, in words."""
+    if confidence < policy.not_sure_below:
+        return "is not sure this is a digit at all"
+    if predicted == label:
+        return f"is not yet sure this is {article(label)} {label}"
+    if confidence >= policy.agree_confidence:
+        return f"is sure this is {article(predicted)} {predicted}"
+    return f"reads this as {article(predicted)} {predicted}"
 
 
 def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator,
@@ -105,20 +113,15 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
                 f"Everyone's model has learned all it takes from this {who} for now "
                 f"(at most {spent.per_hour:g} drawings an hour); it will listen again "
                 "soon."), None
-    sure, unsure = (shared[predicted] >= policy.agree_confidence,
-                    shared[predicted] < policy.not_sure_below)
-    if predicted != label and (sure or unsure):
+    confidence = float(shared[predicted])
+    if not (predicted == label and confidence >= policy.agree_confidence):
         since = time.time() - policy.agree_hours * 3600
         others = txn.agreeing_sources(predicted, label, request.source, since)
         if others + 1 < policy.agree_sources:
-            belief = ("is not sure this is a digit at all" if unsure else
-                      f"is sure this is {article(predicted)} {predicted}"
-                      if shared[predicted] >= SAYS_SURE else
-                      f"reads this as {article(predicted)} {predicted}")
             return TeachDecision(
                 "pending", predicted, seen,
-                f"Everyone's model {belief}, so it waits until people elsewhere teach "
-                f"such drawings as {label}s too."), None
+                f"Everyone's model {belief(predicted, label, confidence, policy)}, so it "
+                f"waits until people elsewhere teach such drawings as {label}s too."), None
     replay_x, replay_y = txn.replay(learner.taught, rng)
     result = learner.teach(model, request.pixels, label, replay_x, replay_y)
     base = Checks.from_json(txn.base.checks) or learner.checks(model)

@@ -109,12 +109,12 @@ SETTINGS = (
             "a teach that raises the calibration error on drawn digits more than this many "
             "points above the reference version is refused"),
     Setting("AGREE_SOURCES", "INKLING_AGREE_SOURCES", _positive_int, 3,
-            "a label that contradicts a confident shared model reaches it only once this "
-            "many sources (network prefixes) taught the same (1: no agreement needed)"),
-    Setting("AGREE_CONFIDENCE", "INKLING_AGREE_CONFIDENCE", _positive_float, 0.5,
-            "a different label needs agreement when the shared model is at least this sure "
-            "(or not sure it is a digit at all); the default 0.5 is the not-sure threshold, "
-            "so every contradiction waits; 0.9 lets corrections of unsure answers through"),
+            "a teach the shared model does not already read surely as its label reaches "
+            "it only once this many sources (network prefixes) taught the same "
+            "(1: no agreement needed)"),
+    Setting("AGREE_CONFIDENCE", "INKLING_AGREE_CONFIDENCE", _positive_float, 0.9,
+            "the shared model learns a drawing without agreement only when it already "
+            "reads it as the taught label at least this sure"),
     Setting("AGREE_HOURS", "INKLING_AGREE_HOURS", _positive_float, 24.0,
             "how far back agreeing teaches count"),
     Setting("SHARED_TEACHES_PER_HOUR", "INKLING_SHARED_TEACHES_PER_HOUR", _positive_float, 60,
