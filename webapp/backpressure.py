@@ -74,20 +74,19 @@ class MeteredSocket:
     def send(self, data: bytes) -> int:
         """Send all of ``data`` within ``send_timeout`` seconds, or raise TimeoutError."""
         view = memoryview(data)
-        deadline = None
+        deadline = time.monotonic() + self.send_timeout
         while view:
-            try:  # the common case: the kernel has room, and nothing waits
-                view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
-                continue
-            except BlockingIOError:
-                pass
-            # The client's window is full: wait for room, but not beyond the deadline.
-            if deadline is None:
-                deadline = time.monotonic() + self.send_timeout
+            # Wait for room first: gevent's socket.send waits for room itself (for ever)
+            # instead of raising BlockingIOError, so a client that never reads would
+            # never be dropped if we tried the send first.
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([], [self.sock], [], remaining)[1]:
                 raise TimeoutError("the client has not read for "
                                    f"{self.send_timeout:g} seconds")
+            try:
+                view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
+            except BlockingIOError:
+                continue  # the room select saw was taken meanwhile: wait again
         return len(data)
 
     sendall = send
