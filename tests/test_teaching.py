@@ -1,6 +1,7 @@
 """The teach step: a writer's memory learns at once and for them alone; the shared model
 learns only within budgets, after agreement unless it already reads the drawing surely as
-the label, and when the guard finds every figure no worse (a tiny CNN on synthetic bars, real SQLite)."""
+the label, and when the guard finds every figure no worse (a tiny CNN on synthetic bars,
+real SQLite)."""
 
 from __future__ import annotations
 
