@@ -101,8 +101,10 @@ def test_a_flood_of_large_frames_leaves_memory_bounded_and_others_answered(make_
     try:
         answered, settled = 0, None
         while thread.is_alive():
-            reply = other.request({"type": "stroke", "points": [[answered % 200, 5.0]]})
-            assert reply["type"] == "prediction"
+            # a whole drawing each time (a stroke each time would reach the stroke limit
+            # on a fast machine)
+            reply = other.request({"type": "ink", "strokes": [[[answered % 200, 5.0]]]})
+            assert reply["type"] == "prediction", reply
             answered += 1
             if settled is None and time.monotonic() > stop - 5.0:
                 settled = rss_kib(worker)  # after the first large drawings were handled

@@ -414,7 +414,7 @@ def test_open_connections_per_address_are_limited(make_live_server, ws_connect):
 
 @pytest.fixture
 def token_server(make_live_server):
-    return make_live_server(TEACH_TOKEN="s3cret", GUARD_DROP=100, GUARD_STEP=100)
+    return make_live_server(TEACH_TOKEN="s3cret", GUARD_DROP=100, GUARD_STEP=100, AGREE_SOURCES=1)
 
 
 def test_with_a_token_set_predicting_stays_open_and_teaching_needs_it(token_server, ws_connect):

@@ -160,7 +160,7 @@ def recipe_from_args(args) -> Recipe:
     # so its preset uses gentler augmentation than the CNN's.
     gentle = {"rotation": 8.0, "scale": [0.9, 1.1], "shear": 0.15, "shift": 1.5,
               "elastic_alpha": 1.5, "elastic_sigma": 4.0, "width_p": 0.4, "keep_p": 0.3}
-    defaults = {"cnn": {"redraw": 0.3, "styles": 0.2, "outliers": 0.25},
+    defaults = {"cnn": {"epochs": 20, "redraw": 0.3, "styles": 0.2, "outliers": 0.25},
                 "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3, "augment_config": gentle},
                 }[args.arch]
     recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
