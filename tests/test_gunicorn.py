@@ -18,6 +18,7 @@ import pytest
 from support.drawings import draw_digit
 from support.servers import LEARN_EVERYTHING
 from support.servers import http_get as get
+from support.together import at_once
 from support.wsclient import WAIT, Closed
 
 from webapp.store.sqlite import SQLiteStore
@@ -42,34 +43,29 @@ def test_eight_connections_teaching_ten_times_at_once(make_gunicorn, ws_connect)
     clients = [ws_connect(server) for _ in range(8)]
     for ws in clients:
         assert ws.recv()["type"] == "hello"
-    go = threading.Barrier(len(clients))
     results: dict[int, list] = {}
-    failures: list = []
+
+    def burst_of_ten(i):
+        burst = []
+        for k in range(10):
+            digit = (i + k) % 10
+            burst += [{"type": "ink", "strokes": draw_digit(digit), "seq": 2 * k + 1},
+                      {"type": "teach", "label": digit, "seq": 2 * k + 2}]
+        return burst
+
+    bursts = [burst_of_ten(i) for i in range(len(clients))]
 
     def teach_ten(i, ws):
-        try:
-            burst = []
-            for k in range(10):
-                digit = (i + k) % 10
-                burst += [{"type": "ink", "strokes": draw_digit(digit), "seq": 2 * k + 1},
-                          {"type": "teach", "label": digit, "seq": 2 * k + 2}]
-            go.wait(WAIT)
-            ws.send_burst(burst)
-            got = []
-            while len(got) < 10:
-                m = ws.recv(timeout=120)
-                assert m["type"] != "error", m
-                if m["type"] in ("taught", "model"):
-                    got.append(m)
-            results[i] = got
-        except BaseException as exc:  # reported by the main thread
-            failures.append(exc)
+        ws.send_burst(bursts[i])
+        got = []
+        while len(got) < 10:
+            m = ws.recv(timeout=120)
+            assert m["type"] != "error", m
+            if m["type"] in ("taught", "model"):
+                got.append(m)
+        results[i] = got
 
-    threads = [threading.Thread(target=teach_ten, args=(i, ws)) for i, ws in enumerate(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    failures = at_once(teach_ten, clients)
     assert not failures, failures
     taught = [m for got in results.values() for m in got if m["type"] == "taught"]
     assert len(taught) == 80

@@ -35,7 +35,8 @@ from support.drawings import draw_digit
 from support.postgres import PostgresCluster, require
 from support.servers import ROOT, Gunicorn
 from support.servers import http_get as get
-from support.wsclient import WAIT, Closed, WSClient
+from support.together import at_once
+from support.wsclient import Closed, WSClient
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
@@ -151,23 +152,13 @@ def test_n_teaches_across_hosts_and_workers_make_exactly_n_versions(site, connec
         start = store.latest_version()
     teachers = [connect(host) for host in site.hosts for _ in range(4)]  # both workers
     per_teacher = 3
-    go = threading.Barrier(len(teachers))
     replies: list[dict] = []
-    failures: list[BaseException] = []
 
     def run(i, ws):
-        try:
-            go.wait(WAIT)
-            for k in range(per_teacher):
-                replies.append(teach(ws, (i + k) % 10, 2 * k + 1))
-        except BaseException as error:  # reported by the test's thread
-            failures.append(error)
+        for k in range(per_teacher):
+            replies.append(teach(ws, (i + k) % 10, 2 * k + 1))
 
-    threads = [threading.Thread(target=run, args=(i, ws)) for i, ws in enumerate(teachers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(300)
+    failures = at_once(run, teachers)
     assert not failures, failures
     n = len(teachers) * per_teacher
     assert [r["type"] for r in replies] == ["taught"] * n, replies
