@@ -15,6 +15,7 @@ apps side by side.
 from __future__ import annotations
 
 import atexit
+import functools
 import ipaddress
 import logging
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from webapp.answers import inside_fields
+from webapp.answers import classic_weights, inside_fields
 from webapp.blocking import native_executor
 from webapp.settings import SETTINGS, settings_from_env
 
@@ -64,6 +65,11 @@ class Runtime:
         image read as ``digit``, computed off the event loop."""
         return self.explainer.submit(inside_fields, self.hub.model, self.classic, image,
                                      digit).result()
+
+    @functools.cached_property
+    def classic_pictures(self) -> dict | None:
+        """The body of GET /api/classic (the classic network's unit pictures), made once."""
+        return classic_weights(self.classic) if self.classic is not None else None
 
     def source(self, address: str) -> str:
         """The network prefix of a client address (IPv4 /prefix_bits, IPv6 /48)."""

@@ -25,7 +25,7 @@ from wsproto.utilities import RemoteProtocolError
 from network.ink.pixels import to_float
 from network.ink.render import render
 from webapp import get_hub, get_runtime
-from webapp.answers import classic_weights, explained_fields, prediction_fields
+from webapp.answers import explained_fields, prediction_fields
 from webapp.protocol import Limits, ProtocolError, parse_predict_body, parse_writer
 
 bp = Blueprint("api", __name__)
@@ -166,10 +166,10 @@ def _drawing() -> tuple:
 @bp.get("/api/classic")
 def classic():
     """The classic 784-15-10 network's hidden units as weight pictures."""
-    runtime = get_runtime()
-    if runtime.classic is None:
+    pictures = get_runtime().classic_pictures
+    if pictures is None:
         return error_response("not_found", "This server has no classic network.", 404)
-    return classic_weights(runtime.classic)
+    return pictures
 
 
 @bp.get("/api/model")

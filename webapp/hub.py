@@ -115,6 +115,14 @@ class Snapshot:
     facts: dict[str, Any]
 
 
+def read(model: Sequential, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hidden features h (N, H) and calibrated shared probabilities (N, 10) of x
+    entering ``model.layers[start:]`` (images at 0, trunk features at ``head_start``)."""
+    end = hidden_end(model)
+    h = forward(model.layers[start:end], x)
+    return h, softmax(forward(model.layers[end:], h).astype(np.float64) / model.temperature)
+
+
 def describe_architecture(model: Sequential) -> str:
     """Return a short readable architecture, e.g. 'Conv2D 1->32 3x3 | ... | Dense 128->10'."""
     parts = []
@@ -251,15 +259,13 @@ class ModelHub:
         """Classify float32 (28, 28) images in one forward pass of the live model; where
         ``writers`` names a writer with a memory, their memory votes too."""
         live = self._live
-        model, end = live.model, hidden_end(live.model)
-        h = forward(model.layers[:end], np.stack(images).astype(np.float32))
-        shared = softmax(forward(model.layers[end:], h).astype(np.float64) / model.temperature)
+        model = live.model
+        h, shared = read(model, np.stack(images).astype(np.float32), 0)
         out = []
         for i, p in enumerate(shared):
             memory = self.memories.get(writers[i]) if writers and writers[i] else None
-            if memory is not None and len(memory):
-                unit = h[i] / (np.linalg.norm(h[i]) + 1e-6)
-                p = memory.mix(model, live.version, unit, p)
+            if memory is not None:
+                p = memory.mix(model, live.version, h[i], p)
             digit = int(p.argmax())
             out.append(Prediction(p, digit, float(p[digit]), live.version,
                                   memory is not None and len(memory) > 0))
@@ -342,14 +348,12 @@ class ModelHub:
             model = live.model if live.version == txn.base.version \
                 else Sequential.from_bytes(txn.weights())
             trunk = self.learner.features(model, request.pixels)
-            h = forward(model.layers[head_start(model):hidden_end(model)], trunk)
-            shared = softmax(forward(model.layers[hidden_end(model):], h).astype(np.float64)
-                             / model.temperature)[0]
+            h, shared = read(model, trunk, head_start(model))
+            shared = shared[0]
             predicted = int(shared.argmax())
             seen = predicted
-            if memory is not None and len(memory):
-                unit = (h / (np.linalg.norm(h) + 1e-6))[0]
-                seen = int(memory.mix(model, txn.base.version, unit, shared).argmax())
+            if memory is not None:
+                seen = int(memory.mix(model, txn.base.version, h[0], shared).argmax())
             made["trunk"], made["model"] = trunk[0], model
             decision, made["new"] = shared_step(self.policy, self.learner, self.rng, txn,
                                                 model, request, shared, predicted, seen)
@@ -385,11 +389,10 @@ class ModelHub:
     def _after(self, model: Sequential, version: int, trunk: np.ndarray,
                memory: Memory | None) -> dict:
         """What the writer's predictions say of the taught drawing now."""
-        h = forward(model.layers[head_start(model):hidden_end(model)], trunk[None])
-        p = softmax(forward(model.layers[hidden_end(model):], h).astype(np.float64)
-                    / model.temperature)[0]
-        if memory is not None and len(memory):
-            p = memory.mix(model, version, (h / (np.linalg.norm(h) + 1e-6))[0], p)
+        h, p = read(model, trunk[None], head_start(model))
+        p = p[0]
+        if memory is not None:
+            p = memory.mix(model, version, h[0], p)
         return {"digit": int(p.argmax()), "confidence": round(float(p.max()), 6)}
 
     def _tidy_when_idle(self) -> None:

@@ -78,10 +78,11 @@ class Memory:
 
     def mix(self, model: Sequential, version: int, h: np.ndarray,
             shared: np.ndarray) -> np.ndarray:
-        """Probabilities (10,) for a drawing with unit hidden features h (H,), whose
-        shared probabilities are ``shared`` (10,)."""
+        """Probabilities (10,) for a drawing with hidden features h (H,) (made unit length
+        here), whose shared probabilities are ``shared`` (10,)."""
         if not len(self):
             return shared
-        weights = np.exp((self.hidden(model, version) @ h - 1.0) / TAU)  # (n,)
+        unit = h / (np.linalg.norm(h) + 1e-6)
+        weights = np.exp((self.hidden(model, version) @ unit - 1.0) / TAU)  # (n,)
         votes = np.bincount(self.labels, weights=weights, minlength=10)
         return (PRIOR * shared + votes) / (PRIOR + votes.sum())
