@@ -122,8 +122,14 @@ def worker_exit(server, worker):
 if worker_class == "gevent":
     import time
 
-    import gevent
-    from gunicorn.workers.ggevent import GeventWorker
+    try:
+        import gevent
+        from gunicorn.workers.ggevent import GeventWorker
+    except ImportError as error:  # gunicorn would print only "Failed to read config file"
+        raise SystemExit(
+            f"Inkling: the gevent worker needs the Python package {error.name!r}, which is "
+            "not installed; install Inkling with its dependencies "
+            "(python -m pip install -e .)") from None
 
     class InklingWorker(GeventWorker):
         """gunicorn's gevent worker, counting the connections it closes for sending no
