@@ -190,6 +190,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     store = open_store(config, app.instance_path)
     try:
         hub = ModelHub(store, policy=policy, teach_queue=config["TEACH_QUEUE"],
+                       seed=config["SEED"],
                        initial_model=config["INITIAL_MODEL"])
     except BaseException:
         store.close()

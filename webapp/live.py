@@ -266,7 +266,8 @@ def check_handshake():
     """Refuse the handshake when shutting down, for a foreign origin, or too many sockets."""
     runtime = get_runtime()
     if runtime.closing:
-        return json_error(503, "unavailable", "The server is restarting; try again.")
+        body, status = json_error(503, "unavailable", "The server is restarting; try again.")
+        return body, status, {"Retry-After": "1"}
     if not origin_allowed(request.headers.get("Origin"), request.host,
                           current_app.config["ALLOWED_ORIGINS"]):
         return json_error(403, "forbidden_origin",

@@ -147,6 +147,9 @@ SETTINGS = (
     Setting("TRUST_PROXY", "INKLING_TRUST_PROXY", _flag, False,
             "1 when behind one reverse proxy: client address from X-Forwarded-For, "
             "host and scheme from X-Forwarded-Host/-Proto"),
+    Setting("SEED", "INKLING_SEED", int, None,
+            "seed of the online learner's random draws (replay anchors): the same seed and "
+            "the same teaches in the same order make the same versions; default random"),
     Setting("BENCH_ECHO", "INKLING_BENCH_ECHO", _flag, False,
             "1 adds the bare echo WebSocket /ws/echo used by benchmarks/roundtrip.py"),
 )

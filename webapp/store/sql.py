@@ -681,7 +681,11 @@ class _Transaction(TeachTransaction):
                 np.array([label for _, label in chosen], dtype=np.uint8))
 
     def best_heldout(self) -> float | None:
-        (best,) = self._q("SELECT max(heldout) FROM versions").fetchone()
+        # The newest ``keep`` versions, whether or not older ones were pruned yet: pruning
+        # waits for a pause in teaching, and the guard must not depend on when it ran.
+        (best,) = self._q("SELECT max(heldout) FROM versions WHERE version > "
+                          "(SELECT max(version) FROM versions) - ?",
+                          (self._store.keep,)).fetchone()
         seed = self._store._meta(self._connection, "seed_heldout")
         candidates = [v for v in (best, float(seed) if seed else None) if v is not None]
         return max(candidates) if candidates else None
