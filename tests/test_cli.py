@@ -332,7 +332,19 @@ def test_drawings_lists_and_filters(database, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["id", "created", "status", "label"]
     assert lines[2].split()[3:5] == ["refused", "5"] and "refused for the test" in lines[2]
-    assert lines[-1] == "4 drawings"
+    assert lines[-1].startswith("4 drawings (read: what everyone's model read; seen: ")
+    assert "--help` explains every column" in lines[-1]
+
+
+def test_drawings_help_explains_every_column(capsys):
+    assert run(["drawings", "--help"]) == 0
+    out = capsys.readouterr().out
+    columns = out[out.index("columns of the list:"):]
+    for name in ("id", "created", "status", "label", "read", "seen", "version", "writer",
+                 "source", "reason"):
+        assert f"\n  {name} " in columns, name
+    seen = columns[columns.index("\n  seen "):columns.index("\n  version ")]
+    assert "writer's own adaptation" in seen and "seen == label" in seen
 
 
 def test_drawings_delete_and_quarantine(database, capsys):
@@ -352,19 +364,88 @@ def test_drawings_delete_and_quarantine(database, capsys):
         assert store.latest_version() == 3  # the versions they taught stay
 
 
-def test_export_writes_what_the_api_serves(database, tmp_path, capsys):
+def test_export_writes_what_the_api_serves_and_says_what_it_left_out(database, tmp_path,
+                                                                      capsys):
     out = tmp_path / "taught.npz"
     assert run(["export", "--out", str(out), *database.flags]) == 0
-    assert capsys.readouterr().out.startswith(f"wrote {out}: 2 drawings")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"wrote {out}: 2 drawings, the ones everyone's model learned")
+    # The pending and the refused drawing are not in it, and the command says so.
+    assert lines[1] == ("left out: 1 pending, 1 refused "
+                        "(--status accepted pending refused includes them)")
+    assert len(lines) == 2
     with np.load(out) as data:
         assert sorted(data.files) == ["images", "labels"]
         images, labels = data["images"], data["labels"]
     assert images.dtype == np.uint8 and images.shape == (2, 28, 28)
     assert labels.dtype == np.uint8 and labels.tolist() == [3, 7]
     assert images[:, 0, 0].tolist() == [1, 3]  # drawings 1 and 3, in teach order
-    assert run(["export", "--out", str(out), "--writer", "w1", *database.flags]) == 0
+    # A writer's drawings of every status but quarantined, as ?writer= serves them.
+    assert run(["export", "--out", str(out), "--writer", "w2", *database.flags]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"wrote {out}: 1 drawing of writer w2, status accepted, pending, refused "
+                     "(images uint8 (N, 28, 28), labels uint8 (N,))"]
     with np.load(out) as data:
-        assert data["labels"].tolist() == [3, 7]
+        assert data["labels"].tolist() == [5]
+
+
+def test_export_status_chooses_what_is_included(database, tmp_path, capsys):
+    out = tmp_path / "all.npz"
+
+    def export(*args):
+        assert run(["export", "--out", str(out), *args, *database.flags]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        with np.load(out) as data:
+            return lines, data["labels"].tolist(), data["images"][:, 0, 0].tolist()
+
+    lines, labels, firsts = export("--status", "accepted", "pending", "refused")
+    assert lines == [f"wrote {out}: 4 drawings, status accepted, pending, refused "
+                     "(images uint8 (N, 28, 28), labels uint8 (N,))"]
+    assert (labels, firsts) == ([3, 5, 7, 1], [1, 2, 3, 4])  # every drawing, in teach order
+    lines, labels, firsts = export("--status", "pending")
+    assert (labels, firsts) == ([1], [4])
+    assert lines[1] == ("left out: 2 accepted, 1 refused "
+                        "(--status accepted pending refused includes them)")
+    lines, labels, _ = export("--status", "refused", "--writer", "w1")
+    assert labels == [] and lines[0].startswith(f"wrote {out}: 0 drawings of writer w1, status "
+                                                "refused")
+    assert lines[1] == "left out: 2 accepted (--status accepted refused includes them)"
+    assert run(["drawings", "--quarantine", "3", *database.flags]) == 0
+    capsys.readouterr()
+    _, labels, _ = export("--status", "quarantined")
+    assert labels == [7]
+
+
+def test_export_help_says_what_is_included(capsys):
+    assert run(["export", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "By default it holds only the drawings everyone's model learned (status accepted)" \
+        in out
+    assert "--status S [S ...]" in out and "every status but quarantined" in out
+    assert "in a folder that exists" in out
+
+
+@pytest.mark.parametrize("where", ["missing folder", "missing chain", "under a file"])
+def test_export_into_a_folder_that_does_not_exist_is_one_error_line(where, database, tmp_path,
+                                                                    capsys, monkeypatch):
+    (tmp_path / "plain.txt").write_text("not a folder")
+    out = {"missing folder": tmp_path / "nowhere" / "taught.npz",
+           "missing chain": tmp_path / "a" / "b" / "c" / "taught.npz",
+           "under a file": tmp_path / "plain.txt" / "sub" / "taught.npz"}[where]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    err = assert_one_error_line(capsys, run(["export", "--out", str(out), *database.flags]),
+                                "export")
+    if where == "under a file":
+        assert f"{tmp_path / 'plain.txt'} is a file, not a folder" in err
+    else:
+        assert f"the folder {out.parent} does not exist (create it first)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing was created
+    # A folder that exists is fine, the current one included.
+    assert run(["export", "--out", str(tmp_path / "taught.npz"), *database.flags]) == 0
+    assert (tmp_path / "taught.npz").is_file()
+    monkeypatch.chdir(tmp_path)
+    assert run(["export", "--out", "here.npz", *database.flags]) == 0
+    assert (tmp_path / "here.npz").is_file()
 
 
 def test_db_upgrade_creates_then_finds_the_schema_current(fresh, capsys):
@@ -423,6 +504,8 @@ def test_db_upgrade_brings_a_first_release_database_up_to_date(tmp_path, monkeyp
     (["drawings", "--delete", "1", "--quarantine", "2"], "drawings", "not allowed with"),
     (["export"], "export", "--out"),
     (["export", "--out", "{tmp}"], "export", "is a folder"),
+    (["export", "--out", "{tmp}/x.npz", "--status", "kept"], "export", "invalid choice"),
+    (["export", "--out", "{tmp}/x.npz", "--status"], "export", "expected at least one"),
     (["db"], "db", "required"),
 ])
 def test_bad_operator_input(argv, command, message, database, tmp_path, capsys):

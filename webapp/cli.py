@@ -36,6 +36,35 @@ from webapp.store import STATUSES, StoreError
 
 EXIT_USAGE = 2
 
+DRAWINGS_COLUMNS = """\
+columns of the list:
+  id       the drawing's id (for --delete and --quarantine)
+  created  when it was taught (local time)
+  status   accepted: everyone's model learned it; pending: it waits until writers in
+           other networks teach the same; refused: the guard or a spent budget kept it
+           out (the reason says which); quarantined: set aside by an operator
+  label    the digit it was taught as
+  read     what everyone's model read before the teach
+  seen     what the writer's page showed before the teach: everyone's model together
+           with the writer's own adaptation (the same as read for a drawing without a
+           writer); a writer's "read right before you taught" share counts seen == label
+  version  the model version the teach made (accepted drawings only)
+  writer   the writer id of the page that taught it
+  source   the network prefix it came from (agreement and budgets count prefixes)
+  reason   why it is pending, refused or quarantined
+"""
+
+EXPORT_DESCRIPTION = """\
+Write taught drawings as one .npz: images uint8 (N, 28, 28) and labels uint8 (N,), in
+teach order.
+
+By default it holds only the drawings everyone's model learned (status accepted): the
+data set GET /api/samples.npz serves. With --writer it holds that writer's drawings of
+every status but quarantined, as GET /api/samples.npz?writer=ID does. --status chooses
+the statuses instead (`inkling drawings --help` explains them). The command says how
+many drawings it left out, and how to include them.
+"""
+
 
 class CliError(Exception):
     """A problem the user can fix; printed as one line."""
@@ -129,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("version", type=_number_of("a version number"), metavar="VERSION")
 
     d = sub.add_parser("drawings", parents=[where],
-                       help="list taught drawings, or delete or quarantine some by id")
+                       help="list taught drawings, or delete or quarantine some by id",
+                       description="List taught drawings, oldest first, or delete or "
+                                   "quarantine some by id.",
+                       epilog=DRAWINGS_COLUMNS,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--writer", help="only this writer's drawings")
     d.add_argument("--status", choices=STATUSES, help="only drawings with this status")
     d.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -137,15 +170,25 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--delete", nargs="+", type=_number_of("a drawing id"), metavar="ID",
                      help="delete these drawings (the versions they taught stay)")
     act.add_argument("--quarantine", nargs="+", type=_number_of("a drawing id"), metavar="ID",
-                     help="set these drawings aside: out of replay, export and personal "
-                          "memories")
+                     help="set these drawings aside: out of replay, the data set (the "
+                          "default export) and personal memories")
     d.add_argument("--reason", default="set aside by an operator",
                    help="why, for --quarantine")
 
     o = sub.add_parser("export", parents=[where],
-                       help="everything taught as .npz (as GET /api/samples.npz gives it)")
-    o.add_argument("--out", required=True, help="the .npz file to write")
-    o.add_argument("--writer", help="every drawing of this writer instead")
+                       help="taught drawings as .npz: by default the ones everyone's model "
+                            "learned (accepted), as GET /api/samples.npz gives them",
+                       description=EXPORT_DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    o.add_argument("--out", required=True, metavar="FILE",
+                   help="the .npz file to write, in a folder that exists")
+    o.add_argument("--writer", help="only this writer's drawings (then by default every "
+                                    "status but quarantined, as GET /api/samples.npz?writer= "
+                                    "gives them)")
+    o.add_argument("--status", nargs="+", choices=STATUSES, metavar="S",
+                   help="only drawings with these statuses: accepted, pending, refused, "
+                        "quarantined (default: accepted; with --writer: accepted pending "
+                        "refused)")
 
     b = sub.add_parser("db", help="the database's schema")
     bsub = b.add_subparsers(dest="db_command", required=True, metavar="upgrade")
@@ -337,21 +380,90 @@ def cmd_drawings(args) -> int:
         print(f"{row['id']:>6}  {_when(row['created']):<19}  {row['status']:<11}  "
               f"{row['label']:>5}  {row['predicted']:>4}  {row['seen']:>4}  {version:>7}  "
               f"{row['writer'] or '-'}  {row['source'] or '-'}  {row['reason'] or ''}".rstrip())
-    print(f"{len(rows)} drawing{'s' if len(rows) != 1 else ''}")
+    print(f"{_drawings(len(rows))} (read: what everyone's model read; seen: what the writer's "
+          "page showed; `inkling drawings --help` explains every column)")
     return 0
+
+
+EXPORT_DEFAULT = ("accepted",)
+"""What ``inkling export`` writes without --status: the shared data set."""
+EXPORT_WRITER_DEFAULT = ("accepted", "pending", "refused")
+"""What ``inkling export --writer ID`` writes without --status: as ?writer= serves."""
+
+
+def _check_out_file(out: Path) -> None:
+    """--out names a file in a folder that exists; nothing is created on the way."""
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give a file name such as samples.npz")
+    folder = out.parent
+    if folder.is_dir():
+        return
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise CliError(f"--out {out}: {ancestor} is a file, not a folder")
+    raise CliError(f"--out {out}: the folder {folder} does not exist (create it first)")
+
+
+def _samples_with_status(store, writer: str | None, statuses: tuple[str, ...]):
+    """Images and labels of the drawings with these statuses (of one writer), in teach order.
+
+    The Store interface exports the accepted drawings, or a writer's; any other choice
+    of statuses is read here through the SQL store's own query helpers, which both
+    SQLite and PostgreSQL share.
+    """
+    from webapp.store import images_from_blobs
+
+    query = f"SELECT image, label FROM drawings WHERE status IN ({', '.join('?' * len(statuses))})"
+    params = list(statuses)
+    if writer is not None:
+        query += " AND writer = ?"
+        params.append(writer)
+    with store._read() as connection:
+        rows = store._q(connection, query + " ORDER BY id", params).fetchall()
+    return (images_from_blobs([image for image, _ in rows]),
+            np.array([label for _, label in rows], dtype=np.uint8))
+
+
+def _status_counts(store, writer: str | None) -> dict[str, int]:
+    """How many drawings (of one writer) have each status."""
+    if writer is None:
+        return store.counts()
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in store.drawings(writer=writer):
+        counts[row["status"]] += 1
+    return counts
+
+
+def _drawings(n: int) -> str:
+    return f"{n} drawing{'s' if n != 1 else ''}"
 
 
 def cmd_export(args) -> int:
     out = Path(args.out)
-    if out.is_dir():
-        raise CliError(f"--out {out} is a folder; give a file name such as samples.npz")
+    _check_out_file(out)
+    default = EXPORT_DEFAULT if args.writer is None else EXPORT_WRITER_DEFAULT
+    statuses = tuple(s for s in STATUSES if s in (args.status or default))
     with open_database(args) as store:
-        images, labels = store.export_samples(args.writer)
+        if statuses == default:  # what GET /api/samples.npz serves
+            images, labels = store.export_samples(args.writer)
+        else:
+            images, labels = _samples_with_status(store, args.writer, statuses)
+        counts = _status_counts(store, args.writer)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images, labels=labels)
     atomic_write_bytes(out, buffer.getvalue())
-    print(f"wrote {out}: {len(labels)} drawing{'s' if len(labels) != 1 else ''} "
+    what = ("the ones everyone's model learned" if statuses == ("accepted",)
+            else f"status {', '.join(statuses)}")
+    whose = "" if args.writer is None else f" of writer {args.writer}"
+    print(f"wrote {out}: {_drawings(len(labels))}{whose}, {what} "
           "(images uint8 (N, 28, 28), labels uint8 (N,))")
+    left = {s: n for s, n in counts.items() if s not in statuses and n}
+    if left:
+        every = " ".join(s for s in STATUSES if s in statuses or s in left)
+        print(f"left out: {', '.join(f'{n} {s}' for s, n in left.items())} "
+              f"(--status {every} includes them)")
     return 0
 
 
