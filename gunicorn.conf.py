@@ -64,7 +64,10 @@ if os.environ.get("INKLING_CONTROL_SOCKET"):
 
 
 def post_fork(server, worker):
-    """At most two malloc arenas per worker: memory returns to the system under long load."""
+    """Tell the app where it listens (webapp/trust.py: a server reachable beyond loopback
+    treats teaches as public); at most two malloc arenas per worker, so memory returns to
+    the system under long load."""
+    os.environ["INKLING_LISTENS_ON"] = ",".join(server.cfg.bind)
     try:
         ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX (glibc); elsewhere a harmless no-op
     except (OSError, AttributeError):

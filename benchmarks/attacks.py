@@ -6,7 +6,8 @@
 For each attack of ``support.attacks`` (drawn 7s taught as 1, an X in a corner taught
 as 3, scribbles taught as 8, random wrong labels) and each ``--prefix-bits`` setting,
 on a fresh instance served by the README's gunicorn with its default settings (rate
-limits, budgets, agreement and guard on), bound to loopback:
+limits, budgets, agreement and guard on) and ``INKLING_TRUST=public`` (on loopback the
+default would trust every teach as the owner's), bound to loopback:
 
 1. ``--addresses`` loopback source addresses (127.0.0.2, 127.0.0.3, ...) with
    ``--connections`` sockets each teach the attack's drawings as fast as the server
@@ -157,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 styles=honest_styles)]
             with tempfile.TemporaryDirectory(prefix="inkling-attack-") as folder:
                 instance = os.path.join(folder, "instance")
-                server = Gunicorn(instance, workers=2, INKLING_PREFIX_BITS=bits).wait_ready()
+                server = Gunicorn(instance, workers=2, INKLING_PREFIX_BITS=bits,
+                                  INKLING_TRUST="public").wait_ready()
                 try:
                     url = f"ws://127.0.0.1:{server.port}/ws"
                     before_model = newest_model(instance)

@@ -1,6 +1,7 @@
 """Issue 13's attacks at a small scale, on the real teach step with the default settings.
 
-Each attack sends its drawings from ten addresses, two writers each, through
+Every teach here is from the public (``INKLING_TRUST=public``; the owner's own machine
+would trust every teach).  Each attack sends its drawings from ten addresses, two writers each, through
 ``ModelHub.teach`` with the shipped model and the shipped guard sets: once with the ten
 addresses in one network prefix (one source, as ten loopback addresses are), and, for
 the attacks the guard must stop by itself, from ten prefixes (agreement across sources
@@ -50,7 +51,7 @@ def run(hub: ModelHub, attack: attacks.Attack, seed: int, prefixes: bool) -> lis
         address, source = ((f"10.{seed}.{k}.1", f"10.{seed}.{k}.0/24") if prefixes else
                            (f"10.{seed}.0.{k + 1}", f"10.{seed}.0.0/24"))
         request = TeachRequest(strokes, attacks.pixels(strokes), label, writer, address,
-                               source)
+                               source, trust="public")
         outcomes.append((writer, strokes, label, hub.teach(request)))
     return outcomes
 
@@ -89,7 +90,7 @@ def test_a_non_digit_taught_as_a_digit_waits_for_agreement(tmp_path):
         pixels = attacks.pixels(strokes)
         assert hub.predict(to_float(pixels)).confidence < pretrained.NOT_SURE_BELOW
         outcome = hub.teach(TeachRequest(strokes, pixels, 8, "scribbler-0001", "10.9.0.1",
-                                         "10.9.0.0/24"))
+                                         "10.9.0.0/24", trust="public"))
         assert outcome.status == "pending" and "not sure this is a digit" in outcome.reason
         assert outcome.after["digit"] == 8 and hub.version == 1
 
@@ -103,7 +104,7 @@ def test_honest_teaching_still_gets_through(tmp_path):
     with ModelHub.from_instance(tmp_path / "instance", policy=Policy.from_config(defaults),
                                 seed=0) as hub:
         outcomes = [hub.teach(TeachRequest(s, attacks.pixels(s), digit, "honest-writer-01",
-                                           "10.200.0.1", "10.200.0.0/24"))
+                                           "10.200.0.1", "10.200.0.0/24", trust="public"))
                     for s, digit in drawings]
         accepted = sum(o.status == "accepted" for o in outcomes)
         assert accepted >= 10, [(o.status, o.reason) for o in outcomes]

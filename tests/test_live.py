@@ -93,7 +93,10 @@ def test_hello_carries_the_model_info(live_server, ws_connect):
     for key in ("version", "architecture", "parameters", "accuracy", "samples"):
         assert key in model
     assert set(model["accuracy"]) >= {"heldout", "taught"}
-    assert hello["teach"] == {"token_required": False, "authorized": True}
+    teach = hello["teach"]
+    assert {k: teach[k] for k in ("token_required", "authorized", "trust", "shared")} == {
+        "token_required": False, "authorized": True, "trust": "local", "shared": "direct"}
+    assert "your own computer" in teach["says"]
     assert hello["limits"]["max_points_per_stroke"] == 4000
     assert hello["not_sure_below"] == NOT_SURE_BELOW
 
@@ -420,7 +423,7 @@ def token_server(make_live_server):
 def test_with_a_token_set_predicting_stays_open_and_teaching_needs_it(token_server, ws_connect):
     ws = ws_connect(token_server)
     hello = ws.recv()
-    assert hello["teach"] == {"token_required": True, "authorized": False}
+    assert hello["teach"]["token_required"] is True and hello["teach"]["authorized"] is False
     assert ws.request({"type": "ink", "strokes": draw_digit(9)})["type"] == "prediction"
     assert ws.request({"type": "teach", "label": 9})["code"] == "unauthorized"
     assert ws.request({"type": "teach", "label": 9, "token": "wrong"})["code"] == "unauthorized"

@@ -48,6 +48,7 @@ from webapp.protocol import (
     parse_writer,
 )
 from webapp.store import TeachRequest
+from webapp.trust import EXPLAIN, connection_trust, teach_trust
 
 PROTOCOL = 1
 """Protocol version announced in ``hello``."""
@@ -72,7 +73,7 @@ class Session:
     """One WebSocket connection: its ink, what its client last heard, and its loop."""
 
     def __init__(self, ws, runtime, address: str, token_ok: bool, config,
-                 writer: str | None = None):
+                 writer: str | None = None, trust: str = "public"):
         self.ws = ws
         self.writer = writer
         self.metered = request.environ.get(ENVIRON_KEY)
@@ -82,6 +83,7 @@ class Session:
         self.limits = Limits.from_config(config)
         self.teach_token = config["TEACH_TOKEN"]
         self.token_ok = token_ok
+        self.trust = trust  # local or public (webapp.trust), fixed at the handshake
         self.ink = InkState(self.limits)
         self.teach_bucket = runtime.limits.connection_bucket()
         self.send_lock = threading.Lock()  # the loop and a shutdown may both send
@@ -119,8 +121,7 @@ class Session:
             self.known_version = info["version"]
             hello = {"type": "hello", "protocol": PROTOCOL, "model": info,
                      "limits": self.limits.to_json(), "not_sure_below": NOT_SURE_BELOW,
-                     "teach": {"token_required": self.teach_token is not None,
-                               "authorized": self.token_ok}}
+                     "teach": self.teach_terms()}
             if self.writer is not None:
                 hello["writer"] = self.hub.prepare(self.writer)
             self.send(hello)
@@ -200,7 +201,8 @@ class Session:
                                 seq)
         strokes = list(self.ink.strokes)
         request = TeachRequest(strokes, to_uint8(render(strokes)), message.label, self.writer,
-                               self.address, self.runtime.source(self.address))
+                               self.address, self.runtime.source(self.address),
+                               teach_trust(self.trust, self.teach_token is not None))
         try:
             outcome = self.hub.teach(request)
         except Busy:
@@ -236,6 +238,14 @@ class Session:
             raise ProtocolError("unavailable", "The server could not forget your drawings "
                                 "now; please try again.", message.seq) from None
         return {"type": "forgotten", "seq": message.seq}
+
+    def teach_terms(self) -> dict:
+        """``hello.teach``: whether a token is needed, and who this client teaches."""
+        holder = self.teach_token is not None and self.token_ok
+        trust = teach_trust(self.trust, holder)
+        return {"token_required": self.teach_token is not None, "authorized": self.token_ok,
+                "trust": self.trust, "shared": "direct" if trust != "public" else "agreement",
+                "says": EXPLAIN["token" if trust == "token" else self.trust]}
 
     def authorised(self, token: str | None) -> bool:
         """Return True if this connection may teach (with the message's token, if any)."""
@@ -303,8 +313,9 @@ def ws(connection):
             connection.send(json.dumps(error.to_json()))
             connection.close(1008, "bad writer id")
             return
+    trust = connection_trust(config, request.remote_addr, request.host, request.headers)
     Session(connection, get_runtime(), request.remote_addr or "?", token_ok, config,
-            writer).run()
+            writer, trust).run()
 
 
 @sock.route("/ws/echo", bp=echo_bp)

@@ -3,6 +3,10 @@
 Everyone's model must only take in what is likely true and useful to everyone, whatever
 one person or a crowd of addresses sends.  ``shared_step`` decides, in this order:
 
+0. *Trust* (``webapp.trust``): the owner's teaches (``INKLING_TRUST=local``) skip
+   budgets and agreement, a teach-token holder's skip agreement and spend the token's
+   own budget; both still go through the learner and the guard (3.).  Everything below
+   about budgets and agreement is for the public.
 1. *Budgets*: the writer, the address and its network prefix each have a token bucket
    of shared teaches (``per_hour``, refilled slowly); a spent one refuses, so many
    addresses buy time, not control.
@@ -97,24 +101,28 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
     """
     label = request.label
     budgets = []
-    if policy.budgets:
+    if policy.budgets and request.trust == "token":
+        budgets.append(Budget("token", policy.prefix_per_hour, policy.prefix_burst))
+    elif policy.budgets and request.trust == "public":
         for kind, key in (("writer", request.writer), ("address", request.address)):
             if key:
                 budgets.append(Budget(f"{kind}:{key}", policy.per_hour, policy.burst))
         if request.source:
             budgets.append(Budget(f"prefix:{request.source}", policy.prefix_per_hour,
                                   policy.prefix_burst))
+    if budgets:
         spent = txn.can_spend(budgets)
         if spent is not None:
-            who = {"writer": "writer", "address": "address",
-                   "prefix": "network"}[spent.key.split(":")[0]]
+            who = {"writer": "writer", "address": "address", "prefix": "network",
+                   "token": "teach token"}[spent.key.split(":")[0]]
             return TeachDecision(
                 "refused", predicted, seen,
                 f"Everyone's model has learned all it takes from this {who} for now "
                 f"(at most {spent.per_hour:g} drawings an hour); it will listen again "
                 "soon."), None
     confidence = float(shared[predicted])
-    if not (predicted == label and confidence >= policy.agree_confidence):
+    trusted = request.trust in ("owner", "token")
+    if not trusted and not (predicted == label and confidence >= policy.agree_confidence):
         since = time.time() - policy.agree_hours * 3600
         others = txn.agreeing_sources(predicted, label, request.source, since)
         if others + 1 < policy.agree_sources:
@@ -134,5 +142,6 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
         "accepted", predicted, seen, heldout=result.checks.heldout,
         checks=result.checks.to_json(), weights=result.model.to_bytes(),
         metadata={"label": label, "predicted": predicted, "loss": result.loss,
+                  "trust": request.trust,
                   "learner": learner.config()},
         spend=tuple(b.key for b in budgets)), result.model

@@ -50,6 +50,15 @@ def _optional_text(text: str) -> str | None:
     return text or None
 
 
+def _trust(text: str) -> str | None:
+    value = text.strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value not in ("local", "public"):
+        raise ValueError(f"expected local, public or auto, got {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration key: its environment variable, parser, default and meaning."""
@@ -137,8 +146,15 @@ SETTINGS = (
     Setting("INITIAL_MODEL", "INKLING_INITIAL_MODEL", _optional_text, None,
             "model file (.npz) a new instance is seeded from; default the shipped "
             "network/pretrained/cnn.npz"),
+    Setting("TRUST", "INKLING_TRUST", _trust, None,
+            "who teaches everyone's model directly: local (every teach is the owner's: a "
+            "correction is learned at once, under the guard) or public (budgets and "
+            "agreement across networks); default auto: local for a connection from this "
+            "machine to a server listening on loopback only with no proxy, else public"),
     Setting("TEACH_TOKEN", "INKLING_TEACH_TOKEN", _optional_text, None,
-            "when set, teaching needs this token (predicting stays open)"),
+            "when set, teaching needs this token (predicting stays open), and a teach "
+            "with it is trusted: learned by everyone's model at once, under the guard and "
+            "the token's budget"),
     Setting("ALLOWED_ORIGINS", "INKLING_ALLOWED_ORIGINS", _origins, (),
             "comma-separated origins allowed to open /ws besides the same origin; * allows any"),
     Setting("ALLOWED_HOSTS", "INKLING_ALLOWED_HOSTS", _origins, (),

@@ -71,6 +71,7 @@ class TeachRequest:
     writer: str | None = None
     address: str | None = None  # the client's address (for its budget; not stored)
     source: str | None = None  # the address's network prefix (stored, for agreement)
+    trust: str = "public"  # owner, token or public (webapp.trust)
 
 
 @dataclass(frozen=True)
