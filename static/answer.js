@@ -5,9 +5,13 @@
  * Trade-off: the visible answer changes many times a second while drawing, so
  * it is not an aria-live region itself (a screen reader would stutter); a
  * separate hidden live region speaks only the settled answer at pen-up.
+ *
+ * The big digit is what the eye reads first, so it only shows a digit the network
+ * stands behind: a sure answer in the ink's colour, a close call (a runner-up not far
+ * behind) in amber beside its rival, and no digit at all ("?") when it is not sure.
  */
 
-import { NOT_SURE_BELOW } from './config.js';
+import { CLOSE_CALL_RATIO, NOT_SURE_BELOW } from './config.js';
 import { decodeBytes } from './paint.js';
 
 /** 'a 7', 'an 8': a digit with its article. */
@@ -15,14 +19,28 @@ export function aDigit(d) {
   return `${d === 8 ? 'an' : 'a'} ${d}`;
 }
 
+/** The second most probable digit and its probability, or null. */
+export function runnerUp(probabilities, top) {
+  if (!Array.isArray(probabilities) || probabilities.length !== 10) return null;
+  let best = null;
+  probabilities.forEach((p, d) => {
+    if (d !== top && Number.isFinite(p) && (best === null || p > best.p)) best = { digit: d, p };
+  });
+  return best;
+}
+
 /**
- * 'empty' | 'sure' | 'unsure' for a prediction (null means no ink). Several digits
- * side by side ("12": prediction.several) are never 'sure': the network reads one.
+ * 'empty' | 'sure' | 'close' | 'unsure' for a prediction (null means no ink). Below the
+ * not-sure threshold, or for several digits side by side ("12": prediction.several),
+ * it is 'unsure': the network reads one digit. Above it, a runner-up with at least
+ * CLOSE_CALL_RATIO of the answer's probability makes it a 'close' call.
  */
 export function verdictState(prediction) {
   if (!prediction || prediction.digit === null || prediction.digit === undefined) return 'empty';
   if (prediction.several === true) return 'unsure';
-  return prediction.confidence >= NOT_SURE_BELOW ? 'sure' : 'unsure';
+  if (!(prediction.confidence >= NOT_SURE_BELOW)) return 'unsure';
+  const rival = runnerUp(prediction.probabilities, prediction.digit);
+  return rival && rival.p >= CLOSE_CALL_RATIO * prediction.confidence ? 'close' : 'sure';
 }
 
 /** Decode the base64 image of 784 uint8 pixels; null if it is not that. */
@@ -74,7 +92,8 @@ export class AnswerView {
     return bars;
   }
 
-  setBars(probabilities, top) {
+  /** Fill the bars; `top` is marked, and `rival` too (the runner-up of a close call). */
+  setBars(probabilities, top, rival = null) {
     if (!this.bars) return;
     this.bars.forEach((bar, d) => {
       const p = probabilities ? Math.min(1, Math.max(0, Number(probabilities[d]) || 0)) : 0;
@@ -83,6 +102,7 @@ export class AnswerView {
       bar.pct.textContent = probabilities && rounded >= 1 ? String(rounded) : '';
       bar.spoken.textContent = probabilities ? `${d}: ${rounded}%` : `${d}: no reading`;
       bar.item.classList.toggle('is-top', d === top);
+      bar.item.classList.toggle('is-rival', d === rival);
     });
   }
 
@@ -91,6 +111,7 @@ export class AnswerView {
     this.verdict.dataset.state = 'empty';
     this.barsEl.dataset.state = 'empty';
     this.digit.textContent = '';
+    delete this.digit.dataset.rival;
     this.text.textContent = 'Waiting for ink.';
     this.setBars(null, null);
     this.clearSeen();
@@ -108,12 +129,18 @@ export class AnswerView {
       return 0;
     }
     const pct = Math.round(prediction.confidence * 100);
+    const rival = state === 'close' ? runnerUp(prediction.probabilities, prediction.digit) : null;
     this.verdict.dataset.state = state;
     this.barsEl.dataset.state = state;
-    this.digit.textContent = String(prediction.digit);
-    this.text.textContent = prediction.several === true ? 'Several digits? One at a time'
-      : state === 'sure' ? `${pct}% sure` : `Not sure · ${pct}%`;
-    this.setBars(prediction.probabilities, prediction.digit);
+    // Not sure: no digit to read at a glance; the words name the best guess.
+    this.digit.textContent = state === 'unsure' ? '?' : String(prediction.digit);
+    if (rival) this.digit.dataset.rival = String(rival.digit);
+    else delete this.digit.dataset.rival;
+    if (prediction.several === true) this.setText('Several digits? One at a time');
+    else if (state === 'sure') this.setText(`${pct}% sure`);
+    else if (state === 'close') this.setText('Close call', `: ${prediction.digit} or ${rival.digit}`);
+    else this.setText(`Not sure · maybe ${prediction.digit}`); // the bars give its share
+    this.setBars(prediction.probabilities, prediction.digit, rival && rival.digit);
     // The writer's own drawings took part in this answer (docs/protocol.md, Writers).
     this.personal.hidden = prediction.personal !== true;
     const pixels = decodeImage(prediction.image);
@@ -121,16 +148,34 @@ export class AnswerView {
     return pixels ? pixels.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) : 0;
   }
 
+  /**
+   * The words under the digit: `main`, then `extra`, which a phone's narrow answer
+   * strip leaves out (the big digit, its rival and the bars say it there).
+   */
+  setText(main, extra = '') {
+    this.text.textContent = main;
+    if (!extra) return;
+    const more = document.createElement('span');
+    more.className = 'verdict-extra';
+    more.textContent = extra;
+    this.text.append(more);
+  }
+
   /** Speak the settled answer once, when the pen is up. */
   announce(prediction) {
     const state = verdictState(prediction);
+    const pct = (p) => `${Math.round(p * 100)}%`;
     let sentence = '';
     if (state === 'sure') {
-      sentence = `It reads ${aDigit(prediction.digit)}, ${Math.round(prediction.confidence * 100)}% sure.`;
+      sentence = `It reads ${aDigit(prediction.digit)}, ${pct(prediction.confidence)} sure.`;
+    } else if (state === 'close') {
+      const rival = runnerUp(prediction.probabilities, prediction.digit);
+      sentence = `A close call: ${aDigit(prediction.digit)} at ${pct(prediction.confidence)}, `
+        + `or ${aDigit(rival.digit)} at ${pct(rival.p)}.`;
     } else if (prediction.several === true) {
       sentence = 'That looks like several digits. Draw one digit at a time.';
     } else if (state === 'unsure') {
-      sentence = `Not sure. Maybe ${aDigit(prediction.digit)}.`;
+      sentence = `Not sure. Maybe ${aDigit(prediction.digit)}, at ${pct(prediction.confidence)}.`;
     }
     if (sentence && sentence !== this.lastSpoken) {
       this.lastSpoken = sentence;

@@ -64,7 +64,7 @@ const debug = {
   shown: 0, // predictions that were fresh enough to be shown
   shownWhileDrawing: 0, // of those, the ones shown while a pen was down
   answeredSeq: 0, // the highest seq a prediction has answered
-  last: null, // {seq, digit, confidence, inkPixels, several} of the last shown prediction
+  last: null, // {seq, digit, confidence, inkPixels, several, probabilities} of the last shown one
   connection: 'connecting',
   hellos: 0,
   teachesSent: 0,
@@ -90,6 +90,7 @@ const debug = {
     return seq;
   },
   writer, // the id this page connects with, or null
+  helloTeach: null, // the last hello's `teach`: whom this page's teaches teach
   forgotten: 0, // forgotten messages received
   personal: null, // the last shown prediction's `personal`
   get inside() {
@@ -165,6 +166,8 @@ function penDown() {
 function penUp() {
   flushPoints();
   settledFrom = send({ type: 'end' });
+  // Drawn while the server is away: the greyed buttons say why again.
+  if (!socket.isOpen && queued === null && feedback.showing === 'hint') feedback.say(PAUSED, 'info', 0);
   if (queued !== null) {
     const label = queued;
     unqueue();
@@ -222,6 +225,10 @@ function clear() {
 
 // ---- teaching -----------------------------------------------------------------
 
+// What the teach buttons mean while the server is away (they look unavailable then).
+const PAUSED = 'Teaching is paused while the page reconnects. Your drawing is kept: teach it once the status says Live.';
+const NOT_TAUGHT_AWAY = 'Not taught: the page is not connected. Your drawing is kept: teach it once the status says Live.';
+
 /** Why a teach cannot start now ({text, kind}), or null if it can. */
 function cannotTeach() {
   if (teachClosed) return { text: teachClosed, kind: 'error' };
@@ -230,7 +237,7 @@ function cannotTeach() {
     return { text: `This drawing is taught already, as ${aDigit(review.label)}. Draw the next one.`, kind: 'info' };
   }
   if (pad.isEmpty) return { text: 'Draw a digit first, then tell me which one it is.', kind: 'info' };
-  if (!socket.isOpen) return { text: 'Not connected right now. Your drawing is kept; try again in a moment.', kind: 'error' };
+  if (!socket.isOpen) return { text: NOT_TAUGHT_AWAY, kind: 'error' };
   return null;
 }
 
@@ -324,6 +331,7 @@ function taught(msg) {
   if (readWriter(msg.writer)) yours.show(msg.writer);
   const t = claimTeach(msg.seq);
   if (!t) return;
+  if (readWriter(msg.writer)) yours.counted(sharedStatus(msg));
   const label = isDigit(msg.label) ? msg.label : t.label;
   flash(label, 'is-learned');
   feedback.taught({
@@ -342,7 +350,11 @@ function taught(msg) {
   const after = msg.after;
   if (after && isDigit(after.digit)) feedback.setAfter(after);
   else if (!review || review.rereadSeq === null) feedback.afterUnknown();
-  if (!pad.isDrawing) feedback.reveal();
+}
+
+/** What everyone's model did with a taught drawing: accepted, pending or refused. */
+function sharedStatus(msg) {
+  return msg.shared && typeof msg.shared.status === 'string' ? msg.shared.status : 'accepted';
 }
 
 /** Keep the taught drawing on the pad and read it again with the new version. */
@@ -378,6 +390,8 @@ function receive(msg) {
       setNotSureBelow(msg.not_sure_below);
       teachClosed = teachRefusal(msg.teach);
       body.dataset.teachClosed = String(Boolean(teachClosed));
+      sayWhoTeaches(msg.teach);
+      syncTeachButtons();
       // Only a server that knows this writer says so; older ones read for everyone alike.
       yours.show(msg.writer);
       body.dataset.writer = String(readWriter(msg.writer) !== null);
@@ -402,6 +416,20 @@ function receive(msg) {
     default:
       break; // newer servers may say more; unknown messages are not an error
   }
+}
+
+/**
+ * Whom this page's corrections teach (hello's `teach`, docs/protocol.md): everyone's
+ * model at once (`direct`: the owner's computer, or a token holder) or after others
+ * agree. The hint says the server's sentence; words true only of agreement go otherwise.
+ */
+function sayWhoTeaches(teachInfo) {
+  if (!teachInfo || typeof teachInfo !== 'object') return;
+  debug.helloTeach = teachInfo;
+  if (teachInfo.shared === 'direct' || teachInfo.shared === 'agreement') {
+    body.dataset.shared = teachInfo.shared;
+  }
+  if (typeof teachInfo.says === 'string' && teachInfo.says) $('hint-writer').textContent = teachInfo.says;
 }
 
 /** Why teaching is refused on this connection (hello's `teach` field), or ''. */
@@ -440,7 +468,7 @@ function prediction(msg) {
   inside.show(msg);
   debug.personal = typeof msg.personal === 'boolean' ? msg.personal : null;
   debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, inkPixels,
-    several: msg.several };
+    several: msg.several, probabilities: msg.probabilities };
   lastShown = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, version: msg.model_version };
   if (review && review.rereadSeq !== null && Number.isInteger(msg.seq) && msg.seq >= review.rereadSeq) {
     review.rereadSeq = null;
@@ -495,7 +523,6 @@ function problem(msg) {
   } else {
     feedback.say(t ? `Not learned. ${text}` : text, 'error');
   }
-  if (t && !pad.isDrawing) feedback.reveal();
 }
 
 // ---- forgetting ------------------------------------------------------------------
@@ -540,9 +567,25 @@ function lostConnection() {
   }
 }
 
+/**
+ * The teach buttons look unavailable (and say why when pressed) while this page cannot
+ * teach: the server is away, or teaching needs a token this page lacks.
+ */
+function syncTeachButtons() {
+  const away = debug.connection !== 'open';
+  for (const b of digitButtons) b.setAttribute('aria-disabled', String(away || Boolean(teachClosed)));
+}
+
 function showStatus(state, detail) {
+  const wasOpen = debug.connection === 'open';
   debug.connection = state;
   body.dataset.connection = state;
+  syncTeachButtons();
+  // Leaving Live: say what the greyed buttons mean, unless the slot has news of its own.
+  if (wasOpen && state !== 'open' && feedback.showing === 'hint') feedback.say(PAUSED, 'info', 0);
+  if (state === 'open' && feedback.showing === 'notice' && feedback.notice.textContent === PAUSED) {
+    feedback.unsay();
+  }
   clearInterval(countdownTimer);
   if (state === 'open') statusText.textContent = 'Live';
   else if (state === 'connecting') statusText.textContent = debug.hellos ? 'Reconnecting…' : 'Connecting…';

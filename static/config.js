@@ -10,6 +10,15 @@ export function setNotSureBelow(value) {
   if (typeof value === 'number' && value > 0 && value < 1) NOT_SURE_BELOW = value;
 }
 
+// A close call: the runner-up has at least this share of the answer's probability
+// (51% against 43% is one; 70% against 25% is not). The page then shows both digits.
+export const CLOSE_CALL_RATIO = 0.5;
+
+// How many drawings a writer teaches before the page shows how often it read theirs
+// right before the teach: with fewer, that share jumps by big steps (one drawing can
+// only be 0% or 100%) and says little.
+export const WRITER_SHARE_FROM = 10;
+
 // Reconnect backoff: first retry after about BASE ms, doubling up to MAX ms,
 // each delay drawn uniformly from its upper half so many pages do not retry in step.
 export const RECONNECT_BASE_MS = 300;

@@ -6,12 +6,15 @@
  * it. The three layers share one grid cell, so the slot is as tall as the
  * tallest of them and switching between them moves nothing else on the page;
  * a message that is no longer true (the pen went down again) simply gives the
- * slot back to the hint.
+ * slot back to the hint. The page never scrolls to show the slot: on a phone the
+ * first lines of a result are on screen under the buttons, and the rest is a scroll
+ * away, where the person's own thumb takes them (a page that moves by itself moves
+ * the pad too).
  */
 
 import { aDigit } from './answer.js';
 import { percent } from './chart.js';
-import { readWriter, yoursText } from './writer.js';
+import { readWriter, yoursCount } from './writer.js';
 
 /** '62%' for 0.62; '' for anything that is not a probability. */
 function pct(p) {
@@ -24,6 +27,13 @@ export function sharedReason(status, reason) {
   return status === 'pending'
     ? 'Everyone’s model waits until others teach such drawings the same way.'
     : 'Everyone’s model did not learn this drawing.';
+}
+
+/** Where a teach that everyone's model did not take in is counted, in one sentence. */
+export function countedWhere(status) {
+  return status === 'pending'
+    ? 'It counts in “Yours” now, and in everyone’s figures once others agree.'
+    : 'It counts in “Yours” only.';
 }
 
 /** True for an integer 0..9. */
@@ -60,6 +70,7 @@ export class Feedback {
     this.writer = $('result-writer');
     this.writerInfo = $('writer-info');
     this.reason = $('result-reason');
+    this.counted = $('result-counted');
     this.announcer = $('teach-announce');
     this.timer = 0;
     this.base = 'hint'; // what the slot returns to when a message expires
@@ -98,6 +109,7 @@ export class Feedback {
     this.unsay();
     this.result.dataset.outcome = 'none';
     this.reason.textContent = '';
+    this.counted.textContent = '';
   }
 
   showResult() {
@@ -142,6 +154,7 @@ export class Feedback {
     this.heldout.textContent = change.text;
     this.showWriter(t.writer);
     this.reason.textContent = personalOnly ? sharedReason(status, t.shared.reason) : '';
+    this.counted.textContent = personalOnly && readWriter(t.writer) ? countedWhere(status) : '';
     this.pending = { ...t, change, personalOnly };
     this.showResult();
   }
@@ -164,7 +177,8 @@ export class Feedback {
 
   /** The last sentence of a teach's announcement: the held-out change, or why not shared. */
   tail(t) {
-    return t.personalOnly ? this.reason.textContent : `Held-out digits: ${t.change.text}.`;
+    if (!t.personalOnly) return `Held-out digits: ${t.change.text}.`;
+    return `${this.reason.textContent} ${this.counted.textContent}`.trim();
   }
 
   /** No "after" will come (the drawing changed, or the connection dropped). */
@@ -197,6 +211,7 @@ export class Feedback {
     this.heldoutItem.hidden = true; // unchanged; the reason gives the figures
     this.showWriter(null);
     this.reason.textContent = reason;
+    this.counted.textContent = '';
     this.announce(`Not learned. ${reason}`);
     this.showResult();
   }
@@ -204,21 +219,10 @@ export class Feedback {
   showWriter(writer) {
     const w = readWriter(writer);
     this.writer.hidden = w === null;
-    if (w !== null) this.writerInfo.textContent = yoursText(w);
+    if (w !== null) this.writerInfo.textContent = yoursCount(w);
   }
 
   announce(sentence) {
     this.announcer.textContent = sentence;
-  }
-
-  /**
-   * Scroll just enough to show the whole slot when its end is below the screen (a long
-   * reason on a phone). Only when the pen is up: the pad must never move under the pen.
-   */
-  reveal() {
-    const r = this.slot.getBoundingClientRect();
-    if (r.bottom <= window.innerHeight || r.top >= window.innerHeight) return;
-    const still = matchMedia('(prefers-reduced-motion: reduce)').matches;
-    this.slot.scrollIntoView({ block: 'nearest', behavior: still ? 'auto' : 'smooth' });
   }
 }

@@ -17,7 +17,7 @@ import { Mosaic, decodeBytes, ramp, rgb } from './paint.js';
 // How each layer the server names is laid out: tiles of h x w, cols to a row.
 const LAYOUTS = {
   conv1: { count: 32, h: 28, w: 28, cols: 8 },
-  conv2: { count: 64, h: 14, w: 14, cols: 16 },
+  conv2: { count: 64, h: 14, w: 14, cols: 8 }, // 8 to a row: tiles big enough to see
   dense1: { count: 128, h: 1, w: 1, cols: 32, cell: 4, gap: 1 },
 };
 
@@ -30,6 +30,40 @@ const AGAINST = rgb('#1f5fc4');
 const SEEN_INK = rgb('#1b1f2a');
 // How many update times to keep for the curious (window.__inkling.inside.ms).
 const KEEP_TIMES = 200;
+// Feature-map layers whose blank maps are hatched and named under their picture.
+const MAPS = ['conv1', 'conv2'];
+// Beyond this many blank maps the caption counts them instead of naming them.
+const NAME_AT_MOST = 4;
+
+/** 'map 32', 'maps 5 and 32', 'maps 1, 5 and 32' (indexes from 0; people count from 1). */
+export function mapNames(indexes) {
+  const names = indexes.map((k) => String(k + 1));
+  const list = names.length === 1 ? names[0]
+    : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+  return `${names.length === 1 ? 'map' : 'maps'} ${list}`;
+}
+
+/**
+ * What the caption under a layer says of its blank maps: `silent` on this drawing,
+ * `always` of them blank on all `drawings` since the view opened; '' for none.
+ */
+export function silentText(silent, always, drawings) {
+  if (!silent.length) return '';
+  const one = silent.length === 1;
+  const which = silent.length > NAME_AT_MOST ? `${silent.length} maps` : mapNames(silent);
+  let text = `${which[0].toUpperCase()}${which.slice(1)} ${one ? 'stays' : 'stay'} blank on `
+    + `this drawing (hatched): ${one ? 'its filter finds' : 'their filters find'} nothing here `
+    + `to respond to.`;
+  if (always.length && drawings >= 2) {
+    const dead = always.length > NAME_AT_MOST ? `${always.length} maps` : mapNames(always);
+    const single = always.length === 1;
+    text += ` ${dead[0].toUpperCase()}${dead.slice(1)} ${single ? 'has' : 'have'} stayed blank `
+      + `on all ${drawings} drawings since you opened this view: ${single ? 'a filter' : 'filters'}`
+      + ` that never ${single ? 'fires' : 'fire'}. Training can leave such “dead” filters`
+      + ' behind; the layers after simply do without them.';
+  }
+  return text;
+}
 
 /** The largest |value| of a 28x28 list of lists, and the values flat; null if malformed. */
 export function flatSaliency(rows) {
@@ -63,8 +97,14 @@ export class InsideView {
     for (const [name, layout] of Object.entries(LAYOUTS)) {
       this.mosaics[name] = new Mosaic($(`layer-${name}`), layout, ACTIVATION);
     }
+    this.silentNotes = Object.fromEntries(MAPS.map((name) => [name, $(`silent-${name}`)]));
     this.classic = new ClassicView(doc);
-    this.debug = { open: false, updates: 0, lastHadFields: false, blank: true, ms: [] };
+    this.debug = {
+      open: false, updates: 0, lastHadFields: false, blank: true, ms: [],
+      silent: {}, // per map layer: the blank maps of the last drawing painted
+      always: {}, // per map layer: the maps blank on every drawing since the view opened
+      drawings: 0, // drawings painted since the view opened
+    };
     this.root.addEventListener('toggle', () => this.toggled());
     this.clear();
   }
@@ -78,6 +118,8 @@ export class InsideView {
     if (open === this.debug.open) return;
     this.debug.open = open;
     // Opened: old pictures would describe ink that may be gone; the answer to `on` repaints.
+    this.debug.always = {};
+    this.debug.drawings = 0;
     this.clear();
     if (open) this.classic.load();
     this.handlers.onToggle(open);
@@ -100,10 +142,14 @@ export class InsideView {
     const pixels = decodeBytes(msg.image, 784);
     this.paintSaliency(pixels, flatSaliency(msg.saliency));
     const byName = new Map((msg.layers || []).map((layer) => [layer.name, layer]));
+    if (this.debug.blank) this.debug.drawings += 1; // the first picture of a new drawing
     for (const [name, mosaic] of Object.entries(this.mosaics)) {
       const layer = byName.get(name);
       const { count, h, w } = mosaic.layout;
-      mosaic.paint(layer ? decodeBytes(layer.values, count * h * w) : null);
+      const values = layer ? decodeBytes(layer.values, count * h * w) : null;
+      const markSilent = MAPS.includes(name) && values !== null;
+      const silent = mosaic.paint(values, { markSilent });
+      if (markSilent) this.noteSilent(name, silent);
     }
     const digit = Number.isInteger(msg.digit) ? String(msg.digit) : 'its answer';
     for (const node of this.whyDigits) node.textContent = digit;
@@ -136,10 +182,23 @@ export class InsideView {
     this.overlay.putImageData(this.overlayImage, 0, 0);
   }
 
+  /** Hatched maps of a layer: remember them, and say which they are under the picture. */
+  noteSilent(name, silent) {
+    const before = this.debug.always[name];
+    const always = before ? before.filter((k) => silent.includes(k)) : silent;
+    this.debug.silent[name] = silent;
+    this.debug.always[name] = always;
+    const note = this.silentNotes[name];
+    note.textContent = silentText(silent, always, this.debug.drawings);
+    note.hidden = silent.length === 0;
+  }
+
   /** No ink: every picture blank, the classic network waiting. */
   clear() {
     this.paintSaliency(null, null);
     for (const mosaic of Object.values(this.mosaics)) mosaic.clear();
+    for (const note of Object.values(this.silentNotes)) note.hidden = true;
+    this.debug.silent = {};
     for (const node of this.whyDigits) node.textContent = 'its answer';
     this.classic.show(null);
     this.root.dataset.blank = 'true';

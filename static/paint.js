@@ -76,10 +76,12 @@ export function mosaicSize({ count, h, w, cols, cell = 1, gap = 1 }) {
 /**
  * A canvas that shows `count` tiles of `h` x `w` byte values in a grid, sized once.
  * `paint(values)` colours them through a 256-colour `table` (0 = nothing); the gaps
- * stay transparent, so the card behind them draws the grid.
+ * stay transparent, so the card behind them draws the grid. With `markSilent`, a tile
+ * whose values are all 0 is hatched in `hatch` (an RGB triple), so that a map that
+ * stays blank looks different from one that is merely faint.
  */
 export class Mosaic {
-  constructor(canvas, layout, table) {
+  constructor(canvas, layout, table, hatch = [207, 198, 179]) {
     this.canvas = canvas;
     this.layout = { cell: 1, gap: 1, ...layout };
     const { width, height } = mosaicSize(this.layout);
@@ -88,30 +90,41 @@ export class Mosaic {
     this.ctx = canvas.getContext('2d');
     this.image = this.ctx.createImageData(width, height);
     this.table = table;
+    this.hatch = hatch;
   }
 
-  /** Paint the values (Uint8Array of count * h * w, tile by tile, row-major), or clear. */
-  paint(values) {
+  /**
+   * Paint the values (Uint8Array of count * h * w, tile by tile, row-major), or clear.
+   * Returns the indexes of the tiles that are all 0 (hatched when `markSilent`).
+   */
+  paint(values, { markSilent = false } = {}) {
     if (!values) {
       this.clear();
-      return;
+      return [];
     }
     const { count, h, w, cols, cell, gap } = this.layout;
     const { data, width } = this.image;
     const table = this.table;
+    const silent = [];
     let i = 0;
     for (let k = 0; k < count; k++) {
       const x0 = (k % cols) * (w * cell + gap);
       const y0 = Math.floor(k / cols) * (h * cell + gap);
+      let top = 0;
+      for (let j = i; j < i + h * w; j++) top = Math.max(top, values[j]);
+      const hatched = markSilent && top === 0;
+      if (top === 0) silent.push(k);
       for (let y = 0; y < h; y++) {
         for (let x = 0; x < w; x++, i++) {
           const c = values[i] * 4;
           for (let dy = 0; dy < cell; dy++) {
-            let at = ((y0 + y * cell + dy) * width + x0 + x * cell) * 4;
+            const py = y * cell + dy;
+            let at = ((y0 + py) * width + x0 + x * cell) * 4;
             for (let dx = 0; dx < cell; dx++, at += 4) {
-              data[at] = table[c];
-              data[at + 1] = table[c + 1];
-              data[at + 2] = table[c + 2];
+              const stripe = hatched && (x * cell + dx + py) % 4 === 0;
+              data[at] = stripe ? this.hatch[0] : table[c];
+              data[at + 1] = stripe ? this.hatch[1] : table[c + 1];
+              data[at + 2] = stripe ? this.hatch[2] : table[c + 2];
               data[at + 3] = 255;
             }
           }
@@ -119,6 +132,7 @@ export class Mosaic {
       }
     }
     this.ctx.putImageData(this.image, 0, 0);
+    return silent;
   }
 
   /** Every tile blank (value 0), the grid still drawn: the view's resting state. */

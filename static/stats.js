@@ -1,6 +1,7 @@
 /**
- * The accuracy panel: held-out and your-drawings accuracy, model version,
- * taught count, and their history since the page opened.
+ * The accuracy panel of everyone's model: held-out accuracy, the drawings it learned and
+ * how many of them it read right before learning them, its version, and their history
+ * since the page opened.
  *
  * Trade-off: the history is what this page has witnessed (hello, taught and
  * model pushes), not the server's full record; it needs no extra endpoint and
@@ -72,7 +73,10 @@ export class StatsView {
   render(grew) {
     const { version, accuracy, samples } = this.current;
     this.heldout.textContent = formatAccuracy(accuracy.heldout);
-    this.taught.textContent = formatAccuracy(accuracy.taught);
+    // Nothing learned yet: say so, rather than a dash that reads like a missing figure.
+    const none = percent(accuracy.taught) === null;
+    this.taught.textContent = none ? 'none yet' : formatAccuracy(accuracy.taught);
+    this.taught.classList.toggle('is-none', none);
     this.version.textContent = `v${version}`;
     if (samples !== null) {
       this.samples.textContent = samples.toLocaleString('en');

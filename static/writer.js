@@ -1,6 +1,7 @@
 /**
  * The writer: this browser's own name on the server, and what the page shows of the
- * writer's drawings ("Yours: 12 drawings, 96% right") with the way to forget them.
+ * writer's drawings ("Yours: 12 drawings taught", where this page's teaches went, and
+ * how often it read them right once there are enough to say) with the way to forget them.
  *
  * Trade-off: the writer is a random 128-bit id kept in localStorage, not an account.
  * Nothing to sign up for and nothing personal is sent, but it lives and dies with this
@@ -10,8 +11,19 @@
  */
 
 import { percent } from './chart.js';
+import { WRITER_SHARE_FROM } from './config.js';
 
 export const WRITER_KEY = 'inkling-writer';
+
+// The server's window for a writer's share read right (docs/protocol.md, Writers).
+const TAUGHT_WINDOW = 100;
+
+// What a teach did with everyone's model, as the page's tally says it.
+const SHARED_WORDS = {
+  accepted: (n) => `${n} learned by everyone’s model`,
+  pending: (n) => `${n} waiting for others to agree`,
+  refused: (n) => `${n} set aside by everyone’s model`,
+};
 
 // What the server accepts as a writer id (docs/protocol.md, Writers); the page makes 32 hex.
 const VALID_ID = /^[A-Za-z0-9_-]{8,64}$/;
@@ -46,12 +58,22 @@ export function writerId(storage = localStore()) {
   }
 }
 
-/** '12 drawings, 96% right'; '1 drawing'; the percentage only once there is one. */
-export function yoursText(writer) {
+/** '1 drawing taught', '12 drawings taught': every drawing the writer taught counts. */
+export function yoursCount(writer) {
   const n = writer.samples;
-  const count = `${n.toLocaleString('en')} ${n === 1 ? 'drawing' : 'drawings'}`;
+  return `${n.toLocaleString('en')} ${n === 1 ? 'drawing' : 'drawings'} taught`;
+}
+
+/**
+ * How often the network read the writer's drawings right before they taught them, in
+ * words, or '' while that says little: before WRITER_SHARE_FROM drawings (at one drawing
+ * it can only be 0% or 100%), or when the server has no figure.
+ */
+export function yoursShare(writer) {
   const acc = percent(writer.accuracy);
-  return acc === null ? count : `${count}, ${Math.round(acc)}% right`;
+  if (acc === null || writer.samples < WRITER_SHARE_FROM) return '';
+  const of = writer.samples > TAUGHT_WINDOW ? `of your last ${TAUGHT_WINDOW}` : 'of them';
+  return `Before you taught them, it read ${Math.round(acc)}% ${of} right.`;
 }
 
 /** A hello's or taught's `writer` field when it is well formed, else null. */
@@ -70,6 +92,9 @@ export class WriterPanel {
     const $ = (id) => doc.getElementById(id);
     this.root = $('yours');
     this.figures = $('yours-figures');
+    this.share = $('yours-share');
+    this.visit = $('yours-visit');
+    this.tally = { accepted: 0, pending: 0, refused: 0 }; // this page's teaches, by shared status
     this.forgetButton = $('forget');
     this.confirm = $('forget-confirm');
     this.question = $('forget-question');
@@ -94,15 +119,42 @@ export class WriterPanel {
     const w = readWriter(writer);
     this.root.hidden = w === null;
     if (w === null) return;
+    const grew = w.samples > this.samples;
     this.samples = w.samples;
-    this.figures.textContent = yoursText(w);
+    this.figures.textContent = yoursCount(w);
+    this.share.textContent = yoursShare(w);
+    if (grew) {
+      // "Your teach counted": the same highlight the shared figures get when they change.
+      this.figures.classList.remove('is-fresh');
+      void this.figures.offsetWidth;
+      this.figures.classList.add('is-fresh');
+    }
     this.syncButton();
     if (!this.confirm.hidden) this.question.textContent = this.questionText();
+  }
+
+  /**
+   * A teach of this page was stored; `status` is what everyone's model did with it
+   * (accepted, pending or refused). The tally says where this visit's teaches went.
+   */
+  counted(status) {
+    if (!(status in this.tally)) return;
+    this.tally[status] += 1;
+    this.visit.textContent = this.visitText();
+    this.visit.hidden = false;
+  }
+
+  visitText() {
+    const parts = Object.entries(this.tally).filter(([, n]) => n > 0)
+      .map(([status, n]) => SHARED_WORDS[status](n));
+    return `Taught from this page since you opened it: ${parts.join(', ')}.`;
   }
 
   /** The server forgot: nothing of the writer's is left. */
   forgotten() {
     this.forgetting = false;
+    this.tally = { accepted: 0, pending: 0, refused: 0 };
+    this.visit.hidden = true;
     this.show({ samples: 0, accuracy: null });
     this.close();
   }

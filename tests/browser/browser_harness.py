@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 
 import pytest
@@ -242,6 +243,22 @@ def _json(payload):
     except (TypeError, ValueError):
         return {"type": None, "raw": payload}
     return message if isinstance(message, dict) else {"type": None, "raw": message}
+
+
+def rewrite_messages(page, change):
+    """Route the page's /ws through the test: every message of the real server passes
+    through ``change(msg)`` on its way to the page (return it unchanged to let it be).
+
+    For messages a test needs in a shape the real server does not send on demand (a
+    close call, a writer with many drawings), written as docs/protocol.md gives them.
+    Call it before the page loads.
+    """
+
+    def handler(ws):
+        server = ws.connect_to_server()
+        server.on_message(lambda message: ws.send(json.dumps(change(json.loads(message)))))
+
+    page.route_web_socket(re.compile(r"/ws(\?|$)"), handler)  # with or without ?writer=
 
 
 class ConsoleErrors(list):

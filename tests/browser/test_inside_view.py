@@ -12,6 +12,7 @@ What the server said is read from the page's own WebSocket frames (``SocketLog``
 
 from __future__ import annotations
 
+import base64
 import re
 import statistics
 
@@ -26,6 +27,7 @@ from browser_harness import (
     pad_box,
     poll,
     state,
+    trained_model,
     wait_settled,
 )
 
@@ -40,6 +42,7 @@ needs_classic = pytest.mark.skipif(
 INSIDE_FIELDS = ("saliency", "layers", "classic")
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 
 
 def carries_inside(message):
@@ -119,7 +122,7 @@ def test_the_inside_view_costs_nothing_closed_and_paints_every_layer_open(live, 
     conv1, conv2 = canvas_pixels(page, "#layer-conv1"), canvas_pixels(page, "#layer-conv2")
     dense = canvas_pixels(page, "#layer-dense1")
     assert (conv1["width"], conv1["height"]) == (8 * 29 - 1, 4 * 29 - 1)
-    assert (conv2["width"], conv2["height"]) == (16 * 15 - 1, 4 * 15 - 1)
+    assert (conv2["width"], conv2["height"]) == (8 * 15 - 1, 8 * 15 - 1)
     assert (dense["width"], dense["height"]) == (32 * 5 - 1, 4 * 5 - 1)
     assert conv1["dark"] > 300, conv1
     assert conv2["dark"] > 50, conv2
@@ -242,4 +245,98 @@ def test_on_a_phone_the_inside_view_folds_away(live, make_page, screen):
     summary.tap()
     poll(page, "() => !document.getElementById('inside').open", what="the tap to close it")
     expect(page.locator(".inside-body")).to_be_hidden()
+    assert errors == []
+
+
+HATCH = (207, 198, 179)  # static/paint.js: the stripes over a map that stays blank
+TILE_PIXELS_JS = """([selector, k, cols, h, w, rgb]) => {
+  const c = document.querySelector(selector);
+  const x0 = (k % cols) * (w + 1), y0 = Math.floor(k / cols) * (h + 1);
+  const d = c.getContext('2d').getImageData(x0, y0, w, h).data;
+  let hatch = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i] === rgb[0] && d[i + 1] === rgb[1] && d[i + 2] === rgb[2]) hatch++;
+  }
+  return hatch;
+}"""
+"""JavaScript: how many pixels of tile k of a mosaic canvas have the hatch colour."""
+
+
+def blank_maps(layer):
+    """Indexes of the maps of a conv layer (as the server sends it) whose bytes are all 0."""
+    raw = base64.b64decode(layer["values"])
+    count, h, w = layer["shape"]
+    return [k for k in range(count) if not any(raw[k * h * w:(k + 1) * h * w])]
+
+
+def inside_answers(log, since):
+    """The layers of every prediction with ink and the inside view, answering ``since`` on."""
+    return [{layer["name"]: layer for layer in m["layers"]}
+            for m in predictions_after(log, since) if m.get("layers")]
+
+
+@trained_model
+@pytest.mark.parametrize("screen", [PHONE, DESKTOP], ids=["phone-390x844", "desktop-1280x800"])
+def test_blank_maps_are_hatched_and_named_and_every_tile_is_big_enough_to_see(live, make_page,
+                                                                               screen):
+    page = make_page(**screen)
+    log = SocketLog(page)
+    errors = ConsoleErrors(page)
+    open_page(page, live.url)
+    open_inside(page)
+    (on,) = log.wait(page, lambda: log.sent("inside"), what="the page to send `inside`")
+    mouse_digit(page, "3", step_px=10)
+    wait_settled(page)
+    poll(page, "() => !window.__inkling.inside.blank", what="the view to be painted")
+
+    # Which maps are blank is read from the server's own bytes, and the page agrees.
+    last = inside_answers(log, on["seq"])[-1]
+    for name, cols in (("conv1", 8), ("conv2", 8)):
+        blank = blank_maps(last[name])
+        assert state(page, f"inside.silent.{name}") == blank, name
+        note = page.locator(f"#silent-{name}")
+        if not blank:
+            expect(note).to_be_hidden()
+            continue
+        expect(note).to_be_visible()
+        first = f"Map {blank[0] + 1}" if len(blank) == 1 else "Maps "
+        expect(note).to_contain_text(first)
+        expect(note).to_contain_text("blank on this drawing (hatched)")
+        count, h, w = last[name]["shape"]
+        hatched = page.evaluate(TILE_PIXELS_JS, [f"#layer-{name}", blank[0], cols, h, w, HATCH])
+        assert hatched >= h * w // 5, (name, blank[0], hatched)
+        firing = next(k for k in range(count) if k not in blank)
+        assert page.evaluate(TILE_PIXELS_JS,
+                             [f"#layer-{name}", firing, cols, h, w, HATCH]) == 0
+    # The shipped CNN has a first-layer filter that fires on no drawing (issue 24: map 32).
+    assert blank_maps(last["conv1"]), "a blank map to label"
+
+    # A second drawing: a map blank on both is named as a filter that never fires.
+    page.keyboard.press("Escape")
+    wait_settled(page)
+    page.evaluate("window.scrollTo(0, 0)")
+    poll(page, "() => window.scrollY === 0")
+    mouse_digit(page, "7", step_px=10)
+    wait_settled(page)
+    poll(page, "() => !window.__inkling.inside.blank", what="the view to be painted again")
+    assert state(page, "inside.drawings") == 2
+    dead = set(range(32))
+    for layers in inside_answers(log, on["seq"]):
+        dead &= set(blank_maps(layers["conv1"]))
+    assert dead, "blank on every answer of both drawings"
+    assert dead <= set(state(page, "inside.always.conv1"))
+    note = page.locator("#silent-conv1")
+    expect(note).to_contain_text("on all 2 drawings since you opened this view")
+    expect(note).to_contain_text("never fire")
+    for k in dead:
+        expect(note).to_contain_text(str(k + 1))
+
+    # Every feature map is a tile big enough to see: at least 36 CSS pixels across.
+    for name in ("conv1", "conv2"):
+        width = page.locator(f"#layer-{name}").bounding_box()["width"]
+        assert width / 8 >= 36, (name, width)
+    # Blue in "what pushed the answer" is explained, whatever the answer's confidence.
+    why = page.locator(".why-blue")
+    expect(why).to_be_visible()
+    expect(why).to_contain_text("Some blue is normal, even when it is 100% sure")
     assert errors == []

@@ -54,7 +54,7 @@ def test_page_basics(live, page):
     # The accuracy panel starts from the hello.
     expect(page.locator("#model-version")).to_have_text("v1")
     expect(page.locator("#acc-heldout")).to_have_text(re.compile(r"^\d{1,3}\.\d%$"))
-    expect(page.locator("#acc-taught")).to_have_text("—")
+    expect(page.locator("#acc-taught")).to_have_text("none yet")
     expect(page.locator("#samples")).to_have_text("0")
     # Real buttons, each with a name.
     names = ["Undo", "Clear"] + [
@@ -94,8 +94,7 @@ def test_drawing_streams_predictions_and_reads_one_and_zero(live, page):
         wait_settled(page)
         expect(page.locator("#verdict-digit")).to_have_text(digit)
         expect(page.locator("#verdict-text")).to_have_text(
-            re.compile(r"^(\d{1,3}% sure|Not sure · \d{1,3}%)$")
-        )
+            re.compile(rf"^(\d{{1,3}}% sure|Close call: {digit} or \d)$"))
         # The bars and the network's-eye view follow the answer.
         expect(page.locator(".bar.is-top .bar-label")).to_have_text(digit)
         assert state(page, "last.inkPixels") > 20
@@ -352,29 +351,37 @@ def test_ink_beyond_the_servers_limits_is_not_drawn(live, page):
     assert state(page, "last.inkPixels") > 0
 
 
-def test_not_sure_follows_the_one_threshold(live, page):
+def test_not_sure_and_close_calls_follow_their_thresholds(live, page):
     open_page(page, live.url)
     threshold = page.evaluate("() => import('/static/config.js').then(m => m.NOT_SURE_BELOW)")
-    assert 0 < threshold < 1
+    ratio = page.evaluate("() => import('/static/config.js').then(m => m.CLOSE_CALL_RATIO)")
+    assert 0 < threshold < 1 and 0 < ratio < 1
     box = pad_box(page)
     # A cross is no digit: a well-calibrated network should hesitate, but whatever it
-    # says, the page's state must follow the threshold.
+    # says, the page's state must follow the thresholds.
     mouse_stroke(page, to_page(box, [(0.3, 0.3), (0.7, 0.7)]))
     mouse_stroke(page, to_page(box, [(0.7, 0.3), (0.3, 0.7)]))
     wait_settled(page)
-    confidence = state(page, "last.confidence")
+    last = state(page, "last")
+    confidence, digit = last["confidence"], last["digit"]
     percent = int(confidence * 100 + 0.5)  # as JavaScript's Math.round
+    rival = max((p, d) for d, p in enumerate(last["probabilities"]) if d != digit)
     verdict = page.locator("#verdict")
     if confidence < threshold:
         expect(verdict).to_have_attribute("data-state", "unsure")
-        expect(page.locator("#verdict-text")).to_have_text(f"Not sure · {percent}%")
+        expect(page.locator("#verdict-digit")).to_have_text("?")
+        expect(page.locator("#verdict-text")).to_have_text(f"Not sure · maybe {digit}")
+        expect(page.locator(".bar.is-top .bar-pct")).to_have_text(str(percent))
         expect(page.locator("#bars")).to_have_attribute("data-state", "unsure")
+        expect(page.locator("#announce")).to_contain_text("Not sure")
+    elif rival[0] >= ratio * confidence:
+        expect(verdict).to_have_attribute("data-state", "close")
+        expect(page.locator("#verdict-text")).to_have_text(f"Close call: {digit} or {rival[1]}")
+        expect(page.locator("#announce")).to_contain_text("A close call")
     else:
         expect(verdict).to_have_attribute("data-state", "sure")
         expect(page.locator("#verdict-text")).to_have_text(f"{percent}% sure")
-    expect(page.locator("#announce")).to_contain_text(
-        "Not sure" if confidence < threshold else "It reads"
-    )
+        expect(page.locator("#announce")).to_contain_text("It reads")
 
 
 def test_several_digits_ask_for_one_at_a_time(live, page):
@@ -386,5 +393,6 @@ def test_several_digits_ask_for_one_at_a_time(live, page):
     wait_settled(page)
     assert state(page, "last.several") is True
     expect(page.locator("#verdict")).to_have_attribute("data-state", "unsure")
+    expect(page.locator("#verdict-digit")).to_have_text("?")
     expect(page.locator("#verdict-text")).to_have_text("Several digits? One at a time")
     expect(page.locator("#announce")).to_contain_text("one digit at a time")

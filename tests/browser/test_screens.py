@@ -13,7 +13,6 @@ with Playwright's WebSocket routing, in the shape docs/protocol.md gives them.
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -24,6 +23,7 @@ from browser_harness import (
     open_page,
     pad_box,
     poll,
+    rewrite_messages,
     state,
     to_page,
     wait_settled,
@@ -75,6 +75,19 @@ def assert_beside_the_pad(page, screen, selector):
     pad, b = box(page, "#sheet"), box(page, selector)
     assert not overlaps(b, pad), f"{selector} {b} covers the pad {pad}"
     assert in_view(b, screen), f"{selector} {b} is off screen"
+
+
+def assert_result_under_the_buttons(page, screen):
+    """A teach's result starts on screen under the buttons, its head (what was learned)
+    and what the network read before in view, beside the pad, and the page did not scroll
+    to show the rest: on a short screen the rest is a scroll away (issue 24)."""
+    expect(page.locator("#result")).to_be_visible()
+    pad = box(page, "#sheet")
+    for part in (".result-head", ".result-before"):
+        b = box(page, f"#result {part}")
+        assert in_view(b, screen), f"{part} {b} is off screen"
+        assert not overlaps(b, pad), f"{part} {b} covers the pad {pad}"
+    assert page.evaluate("window.scrollY") == 0, "the page scrolled by itself"
 
 
 def assert_drawing_kit_in_view(page, screen):
@@ -141,7 +154,7 @@ def test_messages_sit_beside_the_pad_and_go_at_the_next_pen_down(live, make_page
     page.locator('.digit[data-label="1"]').click()
     expect(page.locator("#feedback")).to_have_attribute("data-show", "result")
     expect(page.locator("#after-digit")).to_have_text(re.compile(r"^\d$"))
-    assert_beside_the_pad(page, screen, "#result")
+    assert_result_under_the_buttons(page, screen)
 
     # A refused teach (this server allows one a minute) says why, beside the pad.
     mouse_digit(page, "1")  # its pen-down also cleared the taught drawing and the result
@@ -330,19 +343,9 @@ def test_a_digit_key_while_drawing_says_why_it_cannot_teach(live, page):
 
 
 def rewrite_taught(page, change):
-    """Route the page's /ws through the test: each `taught` from the real server is
-    replaced by ``change(taught)`` on its way to the page; all else passes unchanged."""
-
-    def handler(ws):
-        server = ws.connect_to_server()
-
-        def to_page_(message):
-            msg = json.loads(message)
-            ws.send(json.dumps(change(msg) if msg.get("type") == "taught" else msg))
-
-        server.on_message(to_page_)
-
-    page.route_web_socket(re.compile(r"/ws(\?|$)"), handler)  # with or without ?writer=
+    """Each `taught` from the real server is replaced by ``change(taught)`` on its way
+    to the page; all else passes unchanged."""
+    rewrite_messages(page, lambda msg: change(msg) if msg.get("type") == "taught" else msg)
 
 
 def test_before_and_after_use_the_servers_after_and_writer_when_sent(live, page):
@@ -360,7 +363,8 @@ def test_before_and_after_use_the_servers_after_and_writer_when_sent(live, page)
     expect(page.locator("#after-pct")).to_have_text("61%")
     expect(page.locator("#result-after")).to_have_attribute("data-state", "right")
     expect(page.locator("#result-writer")).to_be_visible()
-    expect(page.locator("#writer-info")).to_have_text("7 drawings, 86% right")
+    # The result counts the writer's drawings; the share read right is the panel's.
+    expect(page.locator("#writer-info")).to_have_text("7 drawings taught")
     expect(page.locator("#teach-announce")).to_contain_text("now it reads a 7, 61% sure")
     # The page's own re-read still refreshes the answer, and does not replace `after`.
     wait_settled(page)
@@ -389,8 +393,9 @@ def test_a_rejected_teach_says_why_beside_the_pad(live, make_page, screen):
     expect(page.locator("#result-title")).to_have_text("Not learned as a 7")
     expect(page.locator("#result-reason")).to_have_text(REASON)
     expect(page.locator("#result-after")).to_be_hidden()
-    assert_beside_the_pad(page, screen, "#result")
-    # Even when the page scrolled to show the whole reason, the drawing kit stays in view.
+    assert_result_under_the_buttons(page, screen)
+    # The reason follows the head; the drawing kit stays in view.
+    expect(page.locator("#result-reason")).to_be_visible()
     assert_drawing_kit_in_view(page, screen)
     # The drawing is kept and stays editable.
     assert state(page, "strokes") == 1
