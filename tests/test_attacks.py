@@ -1,14 +1,14 @@
 """Issue 13's attacks at a small scale, on the real teach step with the default settings.
 
 Every teach here is from the public (``INKLING_TRUST=public``; the owner's own machine
-would trust every teach).  Each attack sends its drawings from ten addresses, two writers each, through
-``ModelHub.teach`` with the shipped model and the shipped guard sets: once with the ten
-addresses in one network prefix (one source, as ten loopback addresses are), and, for
-the attacks the guard must stop by itself, from ten prefixes (agreement across sources
-is then reached, and per-prefix budgets do not bind).  After it, the shared model must
-not have moved where the attacker aimed (``benchmarks/attacks.py`` measures the same at
-full scale), while the attackers' own predictions did learn what they taught, so the
-teaches really went through the whole step.
+would trust every teach). Each attack sends its drawings from ten addresses, two writers
+each, through ``ModelHub.teach`` with the shipped model and the shipped guard sets: once
+with the ten addresses in one network prefix (one source, as ten loopback addresses
+are), and, for the attacks the guard must stop by itself, from ten prefixes (agreement
+across sources is then reached, and per-prefix budgets do not bind). After it, the
+shared model must not have moved where the attacker aimed (``benchmarks/attacks.py``
+measures the same at full scale), while the attackers' own predictions did learn what
+they taught, so the teaches really went through the whole step.
 """
 
 from __future__ import annotations

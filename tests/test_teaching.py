@@ -11,8 +11,10 @@ from test_hub import bar, bars, held_out_only, make_learner, open_hub, teach, ti
 
 from network.ink.pixels import to_float
 from network.nn.optim import Adam
+from network.online.features import head_start, trunk_features
 from network.online.guard import Checks, Limits, verdict
-from network.online.personal import Memory
+from network.online.personal import PersonalHead, hidden_features
+from webapp.hub import read
 from webapp.policy import Policy
 
 
@@ -159,19 +161,48 @@ def test_verdict_always_allows_one_drawing_of_a_class():
     assert "drawn 0s" in verdict(3, big, reference, 0.99, reference, Limits())
 
 
-def test_memory_votes_for_near_copies_and_stays_quiet_far_away():
+def test_a_personal_head_learns_the_writers_drawings_and_keeps_the_rest(trained):
+    """Fitted by backprop on five drawings of a 3 labelled 8 (and the anchors), the head
+    reads them as 8 and still reads the other digits as the shared model does."""
     rng = np.random.default_rng(0)
-    model = tiny_cnn(rng)
-    from network.online.personal import hidden_features
+    labels = np.arange(200) % 10
+    anchors = bars(labels, rng)
+    anchor_h = hidden_features(trained, features(trained, anchors))
+    mine = np.stack([bar(3, 6 + i) for i in range(5)])
+    head = PersonalHead(features(trained, mine), [8] * 5).fitted(trained, anchor_h, labels)
+    assert head.dW.shape == (anchor_h.shape[1], 10) and head.db.shape == (10,)
 
-    trunk = rng.random((3, 14 * 14 * 4)).astype(np.float32)
-    memory = Memory(trunk, [4, 4, 9])
-    shared = np.full(10, 0.1)
-    h = hidden_features(model, trunk)
-    near = memory.mix(model, 1, h[0], shared)
-    assert near.argmax() == 4 and near.sum() == pytest.approx(1.0)
-    far = -h[0]  # as unlike the remembered drawings as can be
-    np.testing.assert_allclose(memory.mix(model, 1, far, shared), shared, atol=1e-6)
-    grown = memory.added(trunk[2], 9)
-    assert len(grown) == 4 and len(memory) == 3
-    assert len(Memory(np.repeat(trunk, 50, axis=0), [1] * 150, capacity=100)) == 100
+    def read_with(head, images):
+        h, shared = read(trained, features(trained, images), head_start(trained))
+        return head.probabilities(h, shared, trained.temperature), shared
+
+    personal, shared = read_with(head, np.stack([bar(3, 7), bar(3, 9)]))
+    assert (shared.argmax(axis=1) == 3).all() and (personal.argmax(axis=1) == 8).all()
+    np.testing.assert_allclose(personal.sum(axis=1), 1.0, rtol=1e-6)
+    others = np.stack([bar(d, 8 + d % 5) for d in (0, 1, 2, 4, 5, 6, 7, 9)])
+    personal, shared = read_with(head, others)
+    np.testing.assert_array_equal(personal.argmax(axis=1), shared.argmax(axis=1))
+    # an unfitted (or empty) head answers exactly what the shared model answers
+    empty = PersonalHead(np.zeros((0, 1)), [])
+    assert empty.fitted(trained, anchor_h, labels).probabilities(None, shared, 1.0) is shared
+    grown = head.added(features(trained, mine[:1])[0], 8)
+    assert len(grown) == 6 and len(head) == 5 and grown.dW is None
+    assert len(PersonalHead(np.repeat(features(trained, mine), 30, axis=0), [8] * 150,
+                            capacity=100)) == 100
+
+
+def test_a_personal_head_is_a_function_of_the_drawings(trained):
+    """Every worker that loads a writer's drawings fits the same head."""
+    rng = np.random.default_rng(1)
+    labels = np.arange(100) % 10
+    anchor_h = hidden_features(trained, features(trained, bars(labels, rng)))
+    mine = features(trained, np.stack([bar(2, 6 + i) for i in range(4)]))
+    one = PersonalHead(mine, [5] * 4).fitted(trained, anchor_h, labels)
+    two = PersonalHead(mine, [5] * 4).fitted(trained, anchor_h, labels)
+    np.testing.assert_array_equal(one.dW, two.dW)
+    np.testing.assert_array_equal(one.db, two.db)
+
+
+def features(model, images):
+    """Trunk features of uint8 images."""
+    return trunk_features(model, to_float(images))

@@ -4,8 +4,8 @@ Who does what, and on which thread:
 
 - *Predictions* (the batcher, or any caller) read the live snapshot: a model that is
   never mutated, so no lock is taken (inference leaves no state in the layers) and a
-  prediction never waits for the database or a teach.  A writer's predictions mix in
-  their personal memory (``network.online.personal``).
+  prediction never waits for the database or a teach.  A writer's predictions add
+  their personal head's correction (``network.online.personal``).
 - *Teaches* run on the hub's teacher, one native thread (``webapp.blocking``): a teach
   never stalls the worker's event loop, and one worker's teaches run one at a time.  At
   most ``teach_queue`` may wait; more are refused at once (``Busy``).
@@ -13,10 +13,11 @@ Who does what, and on which thread:
   writers' changes (``Store.wait_for_change``) and makes them live here.
 
 The teach step, one transaction, reads top to bottom: catch up with the newest shared
-version; the writer's memory learns the drawing at once (it affects no one else); the
-shared model learns it only as ``webapp.policy`` allows (budgets, agreement, the
-guard); then everything is recorded.  Sockets notice a new version by comparing
-``hub.version`` with the one they last told their client.
+version; the shared model learns the drawing only as ``webapp.policy`` allows (trust,
+budgets, agreement, the guard); everything is recorded; then the writer's head is
+fitted again to all their drawings under the model now live (it affects no one else).
+Sockets notice a new version by comparing ``hub.version`` with the one they last told
+their client.
 
 Two locks: ``_swap`` (the teacher and the follower both make snapshots live, and a
 version must never be replaced by an older one) and ``_count`` (the teaches waiting,
@@ -40,7 +41,13 @@ from network.nn.losses import softmax
 from network.nn.model import Sequential, load_model
 from network.online.features import forward, head_start
 from network.online.learner import OnlineLearner
-from network.online.personal import Memory, hidden_end
+from network.online.personal import (
+    NONDIGIT_EVERY,
+    PersonalHead,
+    hidden_end,
+    hidden_features,
+    pick_anchors,
+)
 
 from .blocking import native_executor, native_lock, start_native_thread
 from .memories import Memories
@@ -78,7 +85,7 @@ class Busy(Exception):
 
 @dataclass(frozen=True)
 class Prediction:
-    """The model's answer for one image (with the writer's memory when there is one)."""
+    """The model's answer for one image (with the writer's head when there is one)."""
 
     probabilities: np.ndarray = field(repr=False)  # (10,) float64, sums to 1
     digit: int
@@ -169,6 +176,7 @@ class ModelHub:
         self.learner = learner if learner is not None else OnlineLearner.from_subset(
             rng=self.rng, not_sure_below=pretrained.NOT_SURE_BELOW)
         self.memories = Memories()
+        self._anchor_cache: tuple[Sequential, np.ndarray, np.ndarray] | None = None
         self.store_error: str | None = None  # why the follower cannot read the store, if so
         self.write_error: str | None = None  # why the last teach could not be saved, if so
         self.teaches_waiting = 0  # submitted to the teacher and not yet answered
@@ -257,18 +265,18 @@ class ModelHub:
     # -- predicting -----------------------------------------------------------------
     def predict_many(self, images, writers=None) -> list[Prediction]:
         """Classify float32 (28, 28) images in one forward pass of the live model; where
-        ``writers`` names a writer with a memory, their memory votes too."""
+        ``writers`` names a writer with a personal head, their head answers."""
         live = self._live
         model = live.model
         h, shared = read(model, np.stack(images).astype(np.float32), 0)
         out = []
         for i, p in enumerate(shared):
-            memory = self.memories.get(writers[i]) if writers and writers[i] else None
-            if memory is not None:
-                p = memory.mix(model, live.version, h[i], p)
+            head = self.memories.get(writers[i]) if writers and writers[i] else None
+            if head is not None:
+                p = head.probabilities(h[i:i + 1], p[None], model.temperature)[0]
             digit = int(p.argmax())
             out.append(Prediction(p, digit, float(p[digit]), live.version,
-                                  memory is not None and len(memory) > 0))
+                                  head is not None and len(head) > 0))
         return out
 
     def predict(self, image: np.ndarray, writer: str | None = None) -> Prediction:
@@ -277,7 +285,7 @@ class ModelHub:
 
     # -- writers ----------------------------------------------------------------------
     def prepare(self, writer: str) -> dict:
-        """Make sure this worker has the writer's memory (loading it on the teacher if not:
+        """Make sure this worker has the writer's head (loading it on the teacher if not:
         a new writer gets an empty one, so later changes are followed); return the
         writer's {"samples", "accuracy"}."""
         return self._teacher.submit(self._prepare, writer).result()
@@ -287,30 +295,50 @@ class ModelHub:
             if self.memories.get(writer) is None:
                 self.memories.load(writer, self._build_memory)
             state = self.store.writer_state(writer)
-        except StoreError:  # the database is away: predictions go on without the memory
+        except StoreError:  # the database is away: predictions go on without the head
             state = None
         if state is None:
             return {"samples": 0, "accuracy": None}
         return {"samples": state.samples, "accuracy": state.accuracy}
 
-    def _build_memory(self, writer: str) -> tuple[int, Memory]:
-        """(revision, memory) of a writer from the store (empty, at 0, for a new writer)."""
+    def _build_memory(self, writer: str) -> tuple[int, PersonalHead]:
+        """(revision, head) of a writer from the store, fitted under the live model (an
+        empty head, at 0, for a new writer)."""
         state = self.store.writer_state(writer)
         if state is None:
-            return 0, Memory(np.zeros((0, 1)), [], self.personal_capacity)
+            return 0, PersonalHead(np.zeros((0, 1)), [], self.personal_capacity)
         images, labels = self.store.writer_drawings(writer, self.personal_capacity)
-        trunk = self.learner.features(self._live.model, images)
-        return state.revision, Memory(trunk, labels, self.personal_capacity)
+        model = self._live.model
+        head = PersonalHead(self.learner.features(model, images), labels,
+                            self.personal_capacity)
+        return state.revision, head.fitted(model, *self._anchors(model))
+
+    def _anchors(self, model: Sequential) -> tuple[np.ndarray, np.ndarray]:
+        """What a personal head replays besides the writer's drawings: fixed anchor digits
+        and non-digits (label -1), as hidden features (m, H) under ``model`` and labels
+        (m,).  The last model's are kept (the teacher and the follower may both ask:
+        each computes the same)."""
+        known = self._anchor_cache
+        if known is not None and known[0] is model:
+            return known[1], known[2]
+        learner = self.learner
+        picks = pick_anchors(learner.anchor_y)
+        nondigits = learner.check_x[learner.segments["nondigits"]][::NONDIGIT_EVERY]
+        trunk = np.concatenate([learner.anchor_features(model)[picks],
+                                learner.features(model, nondigits)])
+        labels = np.concatenate([learner.anchor_y[picks], np.full(len(nondigits), -1)])
+        self._anchor_cache = (model, hidden_features(model, trunk), labels)
+        return self._anchor_cache[1], labels
 
     def forget(self, writer: str) -> int:
-        """Delete the writer's drawings and memory everywhere; return how many drawings."""
+        """Delete the writer's drawings and head everywhere; return how many drawings."""
         deleted = self._teacher.submit(self.store.forget, writer).result()
         self.memories.drop(writer)
         return deleted
 
     # -- teaching -------------------------------------------------------------------
     def teach(self, request: TeachRequest) -> TeachOutcome:
-        """Learn the drawing: the writer's memory at once, the shared model if the policy
+        """Learn the drawing: the writer's head at once, the shared model if the policy
         allows; return after the commit.  Raises Busy when ``teach_queue`` teaches wait.
 
         Trusted input: ``request`` was made from checked values (``webapp.protocol``).
@@ -339,7 +367,7 @@ class ModelHub:
     def _teach(self, request: TeachRequest) -> TeachOutcome:
         """The teach step, on the teacher thread: one transaction (see the module doc)."""
         writer = request.writer
-        memory = self._memory_now(writer) if writer else None
+        revision, head = self._memory_now(writer) if writer else (0, None)
         made: dict[str, Any] = {}
 
         def step(txn: TeachTransaction) -> TeachDecision:
@@ -349,14 +377,15 @@ class ModelHub:
                 else Sequential.from_bytes(txn.weights())
             trunk = self.learner.features(model, request.pixels)
             h, shared = read(model, trunk, head_start(model))
-            shared = shared[0]
-            predicted = int(shared.argmax())
+            predicted = int(shared[0].argmax())
             seen = predicted
-            if memory is not None:
-                seen = int(memory.mix(model, txn.base.version, h[0], shared).argmax())
+            if head is not None:
+                seen = int(head.probabilities(h, shared, model.temperature)[0].argmax())
+                # Another worker taught this writer since we built the head: rebuild it.
+                made["stale"] = txn.writer_revision(writer) != revision
             made["trunk"], made["model"] = trunk[0], model
             decision, made["new"] = shared_step(self.policy, self.learner, self.rng, txn,
-                                                model, request, shared, predicted, seen)
+                                                model, request, shared[0], predicted, seen)
             return decision
 
         try:
@@ -374,11 +403,14 @@ class ModelHub:
         else:
             self.sync()  # it may have caught up with another worker's version
         if writer is not None and record.writer is not None:
-            if memory is None or not len(memory):
-                memory = Memory(np.zeros((0, made["trunk"].size)), [], self.personal_capacity)
-            memory = memory.added(made["trunk"], request.label)
-            self.memories.put(writer, record.writer.revision, memory)
-        after = self._after(model, record.version, made["trunk"], memory)
+            if made.get("stale"):
+                self.memories.load(writer, self._build_memory)
+                head = self.memories.get(writer)
+            else:
+                head = head.added(made["trunk"], request.label) \
+                    .fitted(model, *self._anchors(model))
+                self.memories.put(writer, record.writer.revision, head)
+        after = self._after(model, made["trunk"], head)
         return TeachOutcome(
             label=request.label, predicted=record.predicted, model_version=record.version,
             accuracy={"heldout": record.heldout, "taught": record.taught},
@@ -386,14 +418,12 @@ class ModelHub:
             writer=None if record.writer is None else {"samples": record.writer.samples,
                                                        "accuracy": record.writer.accuracy})
 
-    def _after(self, model: Sequential, version: int, trunk: np.ndarray,
-               memory: Memory | None) -> dict:
+    def _after(self, model: Sequential, trunk: np.ndarray, head: PersonalHead | None) -> dict:
         """What the writer's predictions say of the taught drawing now."""
         h, p = read(model, trunk[None], head_start(model))
-        p = p[0]
-        if memory is not None:
-            p = memory.mix(model, version, h[0], p)
-        return {"digit": int(p.argmax()), "confidence": round(float(p.max()), 6)}
+        if head is not None:
+            p = head.probabilities(h, p, model.temperature)
+        return {"digit": int(p[0].argmax()), "confidence": round(float(p[0].max()), 6)}
 
     def _tidy_when_idle(self) -> None:
         """On the follower's thread: tidy the store once teaching has paused for TIDY_IDLE
@@ -413,13 +443,13 @@ class ModelHub:
         except Exception as error:  # the next teach's tidy tries again
             log.warning("could not prune the store: %s", error)
 
-    def _memory_now(self, writer: str) -> Memory | None:
-        """The writer's memory, loaded now if this worker has none (teacher thread)."""
-        memory = self.memories.get(writer)
-        if memory is None:
+    def _memory_now(self, writer: str) -> tuple[int, PersonalHead]:
+        """The writer's (revision, head), loaded now if this worker has none (teacher)."""
+        entry = self.memories.entry(writer)
+        if entry is None:
             self.memories.load(writer, self._build_memory)
-            memory = self.memories.get(writer)
-        return memory
+            entry = self.memories.entry(writer)
+        return entry
 
     def _note_write(self, error: str | None) -> None:
         """Remember whether teaches can be saved; say so once per change of state."""

@@ -1,4 +1,4 @@
-"""A worker's cache of writers' personal memories (``network.online.personal.Memory``).
+"""A worker's cache of writers' personal heads (``network.online.personal.PersonalHead``).
 
 The truth is the writer's drawings in the store; a worker keeps the memories of the
 writers it has seen lately (least recently used go first beyond ``size``), each with
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from network.online.personal import Memory
+from network.online.personal import PersonalHead as Memory
 
 from .blocking import native_lock
 
@@ -39,6 +39,14 @@ class Memories:
                 return None
             self._entries.move_to_end(writer)
             return entry[1]
+
+    def entry(self, writer: str) -> tuple[int, Memory] | None:
+        """(revision, memory) of the writer if this worker has it (marked recently used)."""
+        with self._lock:
+            entry = self._entries.get(writer)
+            if entry is not None:
+                self._entries.move_to_end(writer)
+            return entry
 
     def put(self, writer: str, revision: int, memory: Memory) -> None:
         """Keep a memory built at ``revision``, unless a newer one is kept already."""

@@ -160,6 +160,11 @@ class TeachTransaction(abc.ABC):
         """Return the first budget with less than one token left now, or None."""
 
     @abc.abstractmethod
+    def writer_revision(self, writer: str) -> int:
+        """The writer's revision before this teach (0 for a writer without drawings): a
+        worker's copy of the writer built at another revision is missing a change."""
+
+    @abc.abstractmethod
     def agreeing_sources(self, predicted: int, label: int, source: str | None,
                          since: float) -> int:
         """Other sources (address prefixes) that taught ``label`` for drawings the shared

@@ -704,6 +704,10 @@ class _Transaction(TeachTransaction):
                 return budget
         return None
 
+    def writer_revision(self, writer: str) -> int:
+        row = self._q("SELECT revision FROM writers WHERE writer = ?", (writer,)).fetchone()
+        return 0 if row is None else int(row[0])
+
     def agreeing_sources(self, predicted: int, label: int, source: str | None,
                          since: float) -> int:
         (n,) = self._q("SELECT count(DISTINCT source) FROM drawings WHERE predicted = ? AND "
