@@ -49,6 +49,7 @@ let flushFrame = 0;
 // The teach waiting for its answer: {seq, label, timer, inkSeq, epoch, versionBefore, heldoutBefore}.
 let teach = null;
 let lateTeach = null; // a teach the page stopped waiting for (the same shape)
+let unconfirmed = null; // a teach the connection dropped under: sent again on reconnect
 let queued = null; // a digit chosen while the pen was down: taught at pen-up
 let review = null; // the pad holds a drawing just taught: {label, version, rereadSeq}
 let inkEpoch = 0; // counts changes of this page's ink (points drawn, undo, clear)
@@ -68,6 +69,7 @@ const debug = {
   connection: 'connecting',
   hellos: 0,
   teachesSent: 0,
+  lastTeachId: null, // the id of the last teach sent (tests resend it)
   taught: 0,
   lastTaught: null, // the last taught message
   errors: [],
@@ -179,6 +181,14 @@ function penUp() {
 function connected() {
   if (inside.isOpen) send({ type: 'inside', on: true });
   resendInk();
+  if (unconfirmed && !pad.isEmpty && unconfirmed.epoch === inkEpoch) {
+    // Its ink is back on the server: the same id again, so a teach that was saved
+    // before the drop is answered, not learned twice.
+    sendTeach({ ...unconfirmed, inkSeq: seq });
+    feedback.say(`Asking again whether ${aDigit(teach.label)} was learned…`, 'info', 0);
+  } else {
+    unconfirmed = null;
+  }
 }
 
 /** Make the server's ink equal the page's: after a reconnect or a resize. */
@@ -254,24 +264,38 @@ function teachAs(label, byKey = false) {
     return;
   }
   flushPoints();
-  const inkSeq = seq; // the newest ink message: the teach is about the ink it left
-  const msg = { type: 'teach', label };
-  if (teachToken) msg.token = teachToken;
-  const s = send(msg);
-  debug.teachesSent += 1;
-  teach = {
-    seq: s,
+  sendTeach({
+    id: newTeachId(),
     label,
-    inkSeq,
+    inkSeq: seq, // the newest ink message: the teach is about the ink it left
     epoch: inkEpoch,
     versionBefore: stats.modelVersion,
     heldoutBefore: stats.heldoutAccuracy,
-    timer: setTimeout(teachTimedOut, TEACH_TIMEOUT_MS),
-  };
+  });
+  feedback.say(`Learning that this is ${aDigit(label)}…`, 'info', 0);
+}
+
+/**
+ * A random id for a teach (128 bits, hex): sent with it, and sent again with the same
+ * teach after a reconnect, so the server answers a teach it already saved instead of
+ * learning it twice.
+ */
+function newTeachId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Send (or send again) a teach and wait for its answer: t is {id, label, inkSeq, ...}. */
+function sendTeach(t) {
+  const msg = { type: 'teach', label: t.label, id: t.id };
+  if (teachToken) msg.token = teachToken;
+  debug.teachesSent += 1;
+  debug.lastTeachId = t.id;
+  teach = { ...t, seq: send(msg), timer: setTimeout(teachTimedOut, TEACH_TIMEOUT_MS) };
+  unconfirmed = null;
   pad.lock(true);
   body.dataset.teaching = 'true';
-  digitButtons[label].classList.add('is-sending');
-  feedback.say(`Learning that this is ${aDigit(label)}…`, 'info', 0);
+  digitButtons[t.label].classList.add('is-sending');
 }
 
 /** A digit chosen with the pen down: say so, and teach it when the pen lifts. */
@@ -511,6 +535,14 @@ function problem(msg) {
   }
   const text = (typeof msg.message === 'string' && msg.message ? msg.message : FALLBACK[msg.code])
     || 'Something went wrong with the last message.';
+  if (t && msg.code === 'unavailable' && msg.saved === 'unknown' && socket.isOpen) {
+    // Still being saved when the server stopped waiting: ask again with the same id.
+    setTimeout(() => {
+      if (!teach && socket.isOpen && t.epoch === inkEpoch) sendTeach(t);
+    }, 1000);
+    feedback.say(`Still saving ${aDigit(t.label)}; asking again in a moment…`, 'info', 0);
+    return;
+  }
   if (t && msg.code === 'rejected') {
     // Set aside by the poisoning guard: the reason is long, so it gets the result panel.
     feedback.refused({
@@ -562,8 +594,10 @@ function lostConnection() {
     feedback.afterUnknown();
   }
   if (teach) {
+    const t = teach;
     teachDone();
-    feedback.say('The connection dropped before the teach was confirmed. If the count did not go up, teach it again.', 'error');
+    unconfirmed = t;
+    feedback.say('The connection dropped before the teach was confirmed; the page will ask again when it reconnects.', 'info', 0);
   }
 }
 

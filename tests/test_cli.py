@@ -450,9 +450,9 @@ def test_export_into_a_folder_that_does_not_exist_is_one_error_line(where, datab
 
 def test_db_upgrade_creates_then_finds_the_schema_current(fresh, capsys):
     assert run(["db", "upgrade", *fresh.flags]) == 0
-    assert capsys.readouterr().out == "created the schema (version 2)\n"
+    assert capsys.readouterr().out == "created the schema (version 3)\n"
     assert run(["db", "upgrade", *fresh.flags]) == 0
-    assert capsys.readouterr().out == "the schema is up to date (version 2)\n"
+    assert capsys.readouterr().out == "the schema is up to date (version 3)\n"
     assert run(["versions", *fresh.flags]) == 0
     assert capsys.readouterr().out.startswith("no versions yet")
 
@@ -486,7 +486,7 @@ def test_db_upgrade_brings_a_first_release_database_up_to_date(tmp_path, monkeyp
             [(1, 4, 2, "accepted", bytes(784)), (2, 6, None, "quarantined", bytes(784))])
     connection.close()
     assert run(["db", "upgrade", "--instance", str(instance)]) == 0
-    assert capsys.readouterr().out == "upgraded the schema from version 1 to 2\n"
+    assert capsys.readouterr().out == "upgraded the schema from version 1 to 3\n"
     assert run(["drawings", "--json", "--instance", str(instance)]) == 0
     rows = json_lines(capsys.readouterr().out)
     # the first release's "quarantined" meant refused by the guard

@@ -27,7 +27,7 @@ from network.online.learner import OnlineLearner
 from network.training.mnist import Subset, load_subset
 from webapp.hub import Busy, ModelHub, Prediction
 from webapp.policy import Policy
-from webapp.store import TeachRequest
+from webapp.store import TeachRequest, Unavailable
 from webapp.store.sqlite import SQLiteStore
 
 STROKES = [[[0.0, 0.0], [3.0, 4.0]]]
@@ -383,3 +383,79 @@ def test_shipped_model_seeds_and_learns(tmp_path):
         outcome = teach(hub, zero, 0)
         assert outcome.accepted and outcome.model_version == 2
         assert outcome.accuracy["heldout"] >= info["accuracy"]["heldout"] - 0.005
+
+
+# --- a teach's id, a teach that outlasts its wait, and honest health ----------------------
+
+
+def test_a_teach_resent_with_its_id_is_answered_and_not_taught_again(hub):
+    drawing = bar(3, 7)
+    request = TeachRequest(STROKES, drawing, 8, writer="writer-idem", teach_id="teach-0001")
+    first = hub.teach(request)
+    again = hub.teach(request)
+    assert first.status == again.status and first.model_version == again.model_version
+    assert (again.label, again.predicted, again.samples) == (first.label, first.predicted,
+                                                            first.samples)
+    assert again.after == first.after  # what the writer's predictions say of it, still
+    assert len(hub.store.drawings(writer="writer-idem")) == 1
+    assert hub.version == first.model_version  # no second version either
+    # the same id from another writer is another teach; a new id is a new teach
+    hub.teach(TeachRequest(STROKES, drawing, 8, writer="writer-other", teach_id="teach-0001"))
+    hub.teach(TeachRequest(STROKES, drawing, 8, writer="writer-idem", teach_id="teach-0002"))
+    assert len(hub.store.drawings(writer="writer-idem")) == 2
+    assert len(hub.store.drawings(writer="writer-other")) == 1
+
+
+def test_a_teach_that_waited_too_long_is_withdrawn_or_reported_as_still_saving(
+        tmp_path, trained, monkeypatch):
+    """A teach still queued when its wait ends is withdrawn (not saved, and never saved
+    later); one already being saved is reported as still saving, never as not saved."""
+    import webapp.hub as hub_module
+
+    with open_hub(tmp_path / "instance", trained) as hub:
+        gate, inside = threading.Event(), threading.Event()
+        real_teach = hub._teach
+
+        def slow_teach(request):
+            inside.set()
+            assert gate.wait(30)
+            return real_teach(request)
+
+        monkeypatch.setattr(hub, "_teach", slow_teach)
+        monkeypatch.setattr(hub_module, "TEACH_WAIT", 0.2)
+        results = {}
+
+        def teach_as(name, label):
+            try:
+                results[name] = teach(hub, bar(label, 1), label, writer=f"writer-{name}-x")
+            except Exception as error:  # noqa: BLE001 - the test looks at which
+                results[name] = error
+
+        running = threading.Thread(target=teach_as, args=("running", 4))
+        running.start()
+        assert inside.wait(30)  # the first teach is being saved ...
+        teach_as("queued", 5)  # ... so this one waits behind it, and gives up
+        running.join(30)
+        assert isinstance(results["running"], hub_module.StillSaving)
+        assert isinstance(results["queued"], Unavailable)
+        assert "not saved" in str(results["queued"])
+        gate.set()  # the first teach now commits; the withdrawn one must never run
+        hub._teacher.submit(lambda: None).result(timeout=30)
+        writers = {d["writer"] for d in hub.store.drawings()}
+        assert "writer-running-x" in writers and "writer-queued-x" not in writers
+        assert hub.teaches_waiting == 0
+
+
+def test_a_write_error_stays_until_a_write_succeeds(hub, monkeypatch):
+    hub.write_error = "OperationalError: database is locked"
+
+    def fails():
+        raise Unavailable("database is locked")
+
+    monkeypatch.setattr(hub.store, "probe_write", fails)
+    for _ in range(3):
+        hub._follow_once()
+        assert hub.health() and "database is locked" in hub.health()
+    monkeypatch.undo()
+    hub._follow_once()  # the probe write commits: healthy again
+    assert hub.write_error is None and hub.health() is None

@@ -530,3 +530,39 @@ def test_a_client_that_never_reads_is_dropped_and_stalls_nobody(make_live_server
     other.request({"type": "ink", "strokes": draw_digit(8)})
     assert other.request({"type": "teach", "label": 8})["type"] == "taught"
     assert watcher.recv(timeout=1.0)["type"] == "model"
+
+
+# --- live: a teach's id -------------------------------------------------------------------
+
+
+def test_a_teach_id_sent_twice_and_after_a_reconnect_makes_one_drawing_and_one_version(
+        live_server, ws_connect):
+    ws = ws_connect(live_server.ws_url + "?writer=idem-writer")
+    version = ws.recv()["model"]["version"]
+    ws.request({"type": "ink", "strokes": draw_digit(7)})
+    first = ws.request({"type": "teach", "label": 1, "id": "page-teach-01"})
+    assert first["type"] == "taught" and first["model_version"] == version + 1, first
+    again = ws.request({"type": "teach", "label": 1, "id": "page-teach-01"})
+    assert again["type"] == "taught"
+    assert {k: again[k] for k in ("label", "predicted", "model_version", "samples")} == \
+        {k: first[k] for k in ("label", "predicted", "model_version", "samples")}
+    ws.close()
+    # the page reconnects and sends its unanswered teach again, with its ink
+    ws = ws_connect(live_server.ws_url + "?writer=idem-writer")
+    assert ws.recv()["model"]["version"] == version + 1
+    ws.request({"type": "ink", "strokes": draw_digit(7)})
+    third = ws.request({"type": "teach", "label": 1, "id": "page-teach-01"})
+    assert third["type"] == "taught" and third["model_version"] == version + 1
+    hub = live_server.runtime.hub
+    assert len(hub.store.drawings(writer="idem-writer")) == 1 and hub.version == version + 1
+
+
+@pytest.mark.parametrize("bad", [7, "", "short", "x" * 65, "has space!", ["a" * 10]])
+def test_a_bad_teach_id_is_refused(live_server, ws_connect, bad):
+    ws = ws_connect(live_server)
+    ws.recv()
+    ws.request({"type": "ink", "strokes": draw_digit(7)})
+    reply = ws.request({"type": "teach", "label": 1, "id": bad})
+    assert reply["type"] == "error" and reply["code"] == "bad_message", reply
+    assert "id must be" in reply["message"]
+    assert live_server.runtime.hub.store.drawings() == []

@@ -19,6 +19,7 @@ from support.postgres import running_cluster
 
 from webapp.store import StoreError, TeachDecision, TeachRequest, Unavailable, open_store
 from webapp.store.postgres import PostgresStore, placeholders
+from webapp.store.sql import SCHEMA_VERSION
 
 IMAGE = np.zeros((28, 28), np.uint8)
 
@@ -94,7 +95,7 @@ def test_open_store_picks_postgres_for_a_postgresql_url(postgres_url, tmp_path):
     with open_store(config, str(tmp_path)) as store:
         assert isinstance(store, PostgresStore)
         assert (store.keep_drawings, store.max_writers) == (10, 5)
-        assert store.migrated == (0, 2)
+        assert store.migrated == (0, SCHEMA_VERSION)
         assert "password" not in repr(store) and "postgres@" not in repr(store)
     assert list(tmp_path.iterdir()) == []  # nothing in the instance folder
     with pytest.raises(ValueError, match="postgresql://"):

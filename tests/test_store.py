@@ -29,7 +29,7 @@ from webapp.store import (
     TeachTransaction,
     Unavailable,
 )
-from webapp.store.sql import _Transaction
+from webapp.store.sql import SCHEMA_VERSION, _Transaction
 from webapp.store.sqlite import SQLiteStore
 
 BACKENDS = ["sqlite", "postgres"]
@@ -104,7 +104,7 @@ def sqlite_store(tmp_path):
 
 def test_seed_round_trip(where):
     with open_at(where) as store:
-        assert store.migrated == (0, 2)
+        assert store.migrated == (0, SCHEMA_VERSION)
         assert store.latest_version() is None
         with pytest.raises(StoreError, match="no model version"):
             store.load_version()
@@ -120,7 +120,7 @@ def test_seed_round_trip(where):
         images, labels = store.export_samples()
         assert images.shape == (0, 28, 28) and images.dtype == np.uint8 and labels.shape == (0,)
     with open_at(where) as again:  # opening again finds the schema current
-        assert again.migrated == (2, 2) and again.load_version().weights == b"weights-one"
+        assert again.migrated == (SCHEMA_VERSION, SCHEMA_VERSION) and again.load_version().weights == b"weights-one"
 
 
 def test_sqlite_pragmas(tmp_path):

@@ -27,8 +27,12 @@ from flask import Flask, current_app
 from webapp.answers import classic_weights, inside_fields
 from webapp.blocking import native_executor
 from webapp.settings import SETTINGS, settings_from_env
+from webapp.store import Unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
+
+EXPLAIN_WAIT = 30.0
+"""Seconds a request waits for the inside view before it is answered 503."""
 """The repository root: templates/ and static/ live here, next to webapp/."""
 
 log = logging.getLogger(__name__)
@@ -63,8 +67,13 @@ class Runtime:
     def explain(self, image, digit: int | None) -> dict:
         """The inside view (saliency, layers, the classic network) of a float32 (28, 28)
         image read as ``digit``, computed off the event loop."""
-        return self.explainer.submit(inside_fields, self.hub.model, self.classic, image,
-                                     digit).result()
+        future = self.explainer.submit(inside_fields, self.hub.model, self.classic, image,
+                                       digit)
+        try:
+            return future.result(timeout=EXPLAIN_WAIT)
+        except TimeoutError:
+            raise Unavailable(f"the inside view took more than {EXPLAIN_WAIT:.0f} s") \
+                from None
 
     @functools.cached_property
     def classic_pictures(self) -> dict | None:

@@ -26,7 +26,9 @@ from network.ink.pixels import to_float
 from network.ink.render import render
 from webapp import get_hub, get_runtime
 from webapp.answers import explained_fields, prediction_fields
+from webapp.hub import Busy
 from webapp.protocol import Limits, ProtocolError, parse_predict_body, parse_writer
+from webapp.store import Unavailable
 
 bp = Blueprint("api", __name__)
 
@@ -217,6 +219,11 @@ def handle_unexpected(error: Exception) -> Response:
         response = error_response("bad_request", f"Not a WebSocket handshake: {error}.", status)
         if status == 426:
             response.headers["Sec-WebSocket-Version"] = "13"
+        return response
+    if isinstance(error, Unavailable | Busy):  # the database or the teacher is away or busy
+        response = error_response("unavailable", f"The server cannot answer now ({error}); "
+                                  "try again in a moment.", 503)
+        response.headers["Retry-After"] = "1"
         return response
     current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
     return error_response("server_error", "Something went wrong on the server.", 500)

@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of each batch written in the world's styles (0..1; cnn 0.2)")
     t.add_argument("--outliers", type=float, default=None,
                    help="non-digits per batch, as a share of it, taught as unsure (cnn 0.25)")
+    t.add_argument("--prefixes", type=float, default=None,
+                   help="share of each batch that is unfinished ink: pen-ordered digits cut "
+                        "part-way, labelled with the digit they become (0..1; cnn 0.2)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random warps, elastic distortion and stroke width (default on)")
     t.add_argument("--out", required=True, help="where to write the model (.npz)")
@@ -203,18 +206,20 @@ def recipe_from_args(args) -> Recipe:
     # so its preset uses gentler augmentation than the CNN's.
     gentle = {"rotation": 8.0, "scale": [0.9, 1.1], "shear": 0.15, "shift": 1.5,
               "elastic_alpha": 1.5, "elastic_sigma": 4.0, "width_p": 0.4, "keep_p": 0.3}
-    defaults = {"cnn": {"epochs": 20, "redraw": 0.3, "styles": 0.2, "outliers": 0.25},
+    defaults = {"cnn": {"epochs": 20, "redraw": 0.3, "styles": 0.2, "outliers": 0.25,
+                        "prefixes": 0.2},
                 "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3, "augment_config": gentle},
                 }[args.arch]
     recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
                     seed=args.seed, augment=args.augment, **defaults)
-    for name in ("epochs", "batch_size", "lr", "dropout", "redraw", "styles", "outliers"):
+    for name in ("epochs", "batch_size", "lr", "dropout", "redraw", "styles", "outliers",
+                 "prefixes"):
         value = getattr(args, name)
         if value is not None:
             setattr(recipe, name, value)
     if not 0.0 <= recipe.dropout < 1.0:
         raise CliError(f"--dropout must be in [0, 1), got {recipe.dropout}")
-    for name in ("redraw", "styles", "outliers"):
+    for name in ("redraw", "styles", "outliers", "prefixes"):
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise CliError(f"--{name} must be in [0, 1], got {getattr(recipe, name)}")
     return recipe

@@ -57,6 +57,7 @@ from .store import (
     Store,
     StoreError,
     TeachDecision,
+    TeachRecord,
     TeachRequest,
     TeachTransaction,
     Unavailable,
@@ -81,6 +82,32 @@ TIDY_EVERY = 8
 
 class Busy(Exception):
     """More teaches wait for this worker than it queues; the client should slow down."""
+
+
+class StillSaving(Exception):
+    """A teach outlasted the wait while being saved: it may yet be saved (or not)."""
+
+
+class _Ticket:
+    """A queued teach's fate: withdrawn before it started, or started (then it runs to
+    its end).  The waiting greenlet and the teacher thread decide it under one lock."""
+
+    def __init__(self):
+        self._lock = native_lock()
+        self._state = "queued"
+
+    def start(self) -> bool:
+        with self._lock:
+            if self._state == "withdrawn":
+                return False
+            self._state = "started"
+            return True
+
+    def withdraw(self) -> bool:
+        with self._lock:
+            if self._state == "queued":
+                self._state = "withdrawn"
+            return self._state == "withdrawn"
 
 
 @dataclass(frozen=True)
@@ -288,7 +315,10 @@ class ModelHub:
         """Make sure this worker has the writer's head (loading it on the teacher if not:
         a new writer gets an empty one, so later changes are followed); return the
         writer's {"samples", "accuracy"}."""
-        return self._teacher.submit(self._prepare, writer).result()
+        try:
+            return self._on_teacher(self._prepare, writer)
+        except (Busy, Unavailable):  # predictions go on without the head meanwhile
+            return {"samples": 0, "accuracy": None}
 
     def _prepare(self, writer: str) -> dict:
         try:
@@ -332,14 +362,17 @@ class ModelHub:
 
     def forget(self, writer: str) -> int:
         """Delete the writer's drawings and head everywhere; return how many drawings."""
-        deleted = self._teacher.submit(self.store.forget, writer).result()
+        deleted = self._on_teacher(self.store.forget, writer)
         self.memories.drop(writer)
         return deleted
 
     # -- teaching -------------------------------------------------------------------
     def teach(self, request: TeachRequest) -> TeachOutcome:
         """Learn the drawing: the writer's head at once, the shared model if the policy
-        allows; return after the commit.  Raises Busy when ``teach_queue`` teaches wait.
+        allows; return after the commit.  Raises Busy when ``teach_queue`` teaches wait,
+        Unavailable when it could not be saved (a teach still queued after TEACH_WAIT is
+        withdrawn, so it is not saved), and StillSaving when it outlasted TEACH_WAIT
+        while being saved (a resend with the same ``teach_id`` gets its outcome).
 
         Trusted input: ``request`` was made from checked values (``webapp.protocol``).
         """
@@ -347,22 +380,63 @@ class ModelHub:
             if self.teaches_waiting >= self.teach_queue:
                 raise Busy("too many teaches are waiting on this server")
             self.teaches_waiting += 1
+        ticket = _Ticket()
         try:
-            future = self._teacher.submit(self._teach, request)
-            try:
-                return future.result(timeout=TEACH_WAIT)
-            except TimeoutError:  # the person hears why instead of waiting forever
-                raise Unavailable(f"the teach took more than {TEACH_WAIT:.0f} s") from None
-        finally:
-            with self._count:
-                self.teaches_waiting -= 1
-                self._untidy += 1
-                self._last_teach = time.monotonic()
-                tidy = self._untidy >= TIDY_EVERY  # teaching without pause: tidy now
-                if tidy:
-                    self._untidy = 0
-            if tidy:  # queued behind the teaches; never submitted under a lock
-                self._teacher.submit(self._tidy)
+            future = self._teacher.submit(self._teach_ticket, request, ticket)
+        except BaseException:
+            self._teach_finished(None)
+            raise
+        # Counted until it has really finished, however long its connection waits.
+        future.add_done_callback(self._teach_finished)
+        try:
+            return future.result(timeout=TEACH_WAIT)
+        except TimeoutError:  # the person hears what happened instead of waiting on
+            if ticket.withdraw():
+                raise Unavailable(f"the teach waited more than {TEACH_WAIT:.0f} s for the "
+                                  "server and was not saved") from None
+            raise StillSaving(f"the teach took more than {TEACH_WAIT:.0f} s") from None
+
+    def _on_teacher(self, job, *args):
+        """Run a job that is not a teach on the teacher (one at a time with teaches, on
+        its native thread), counted in the same queue, waiting at most TEACH_WAIT."""
+        with self._count:
+            if self.teaches_waiting >= self.teach_queue:
+                raise Busy("too many jobs are waiting on this server")
+            self.teaches_waiting += 1
+        try:
+            future = self._teacher.submit(job, *args)
+        except BaseException:
+            self._left_queue(None)
+            raise
+        future.add_done_callback(self._left_queue)
+        try:
+            return future.result(timeout=TEACH_WAIT)
+        except TimeoutError:
+            raise Unavailable(f"the server took more than {TEACH_WAIT:.0f} s") from None
+
+    def _left_queue(self, _future) -> None:
+        with self._count:
+            self.teaches_waiting -= 1
+
+    def _teach_finished(self, _future) -> None:
+        """A teach left the queue: count it out; tidy after TIDY_EVERY of them.  Runs where
+        the executor runs done-callbacks: the event loop's thread under gevent (the only
+        one that may submit to the teacher's pool), the teacher's thread otherwise."""
+        with self._count:
+            self.teaches_waiting -= 1
+            self._untidy += 1
+            self._last_teach = time.monotonic()
+            tidy = self._untidy >= TIDY_EVERY  # teaching without pause: tidy now
+            if tidy:
+                self._untidy = 0
+        if tidy and not self._stopping:  # queued behind the teaches; never under a lock
+            self._teacher.submit(self._tidy)
+
+    def _teach_ticket(self, request: TeachRequest, ticket: _Ticket) -> TeachOutcome | None:
+        """The teach, unless it was withdrawn while it waited (teacher thread)."""
+        if not ticket.start():
+            return None
+        return self._teach(request)
 
     def _teach(self, request: TeachRequest) -> TeachOutcome:
         """The teach step, on the teacher thread: one transaction (see the module doc)."""
@@ -394,6 +468,8 @@ class ModelHub:
             self._note_write(str(error))
             raise
         self._note_write(None)
+        if record.replayed:  # a resend of a teach already committed: its answer again
+            return self._outcome(record, self._replayed_after(request))
         model = made["model"]
         if record.accepted:
             model = made["new"]
@@ -410,13 +486,22 @@ class ModelHub:
                 head = head.added(made["trunk"], request.label) \
                     .fitted(model, *self._anchors(model))
                 self.memories.put(writer, record.writer.revision, head)
-        after = self._after(model, made["trunk"], head)
+        return self._outcome(record, self._after(model, made["trunk"], head))
+
+    @staticmethod
+    def _outcome(record: TeachRecord, after: dict) -> TeachOutcome:
         return TeachOutcome(
-            label=request.label, predicted=record.predicted, model_version=record.version,
+            label=record.label, predicted=record.predicted, model_version=record.version,
             accuracy={"heldout": record.heldout, "taught": record.taught},
             samples=record.samples, status=record.status, reason=record.reason, after=after,
             writer=None if record.writer is None else {"samples": record.writer.samples,
                                                        "accuracy": record.writer.accuracy})
+
+    def _replayed_after(self, request: TeachRequest) -> dict:
+        """What the writer's predictions say now of a drawing taught before."""
+        model = self._live.model
+        head = self._memory_now(request.writer)[1] if request.writer else None
+        return self._after(model, self.learner.features(model, request.pixels)[0], head)
 
     def _after(self, model: Sequential, trunk: np.ndarray, head: PersonalHead | None) -> dict:
         """What the writer's predictions say of the taught drawing now."""
@@ -451,6 +536,15 @@ class ModelHub:
             entry = self.memories.entry(writer)
         return entry
 
+    def _probe_write(self) -> None:
+        """Teaches could not be saved: the error stays until a write succeeds again."""
+        try:
+            self.store.probe_write()
+        except Exception as error:
+            self._note_write(f"{type(error).__name__}: {error}")
+        else:
+            self._note_write(None)
+
     def _note_write(self, error: str | None) -> None:
         """Remember whether teaches can be saved; say so once per change of state."""
         if error != self.write_error:
@@ -470,7 +564,7 @@ class ModelHub:
 
     def samples_npz(self, writer: str | None = None) -> bytes:
         """Accepted drawings (or one writer's) as .npz bytes: images uint8 (N,28,28), labels."""
-        images, labels = self._teacher.submit(self.store.export_samples, writer).result()
+        images, labels = self._on_teacher(self.store.export_samples, writer)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, images=images, labels=labels)
         return buffer.getvalue()
@@ -506,7 +600,7 @@ class ModelHub:
             self.sync()
             self._tidy_when_idle()
             if self.write_error and self.store.has_room():
-                self._note_write(None)  # room again: the next teach will tell if not
+                self._probe_write()
             newest, changed = self.store.changed_writers(self._writer_revision)
             for writer in self.memories.stale(changed):
                 self.memories.load(writer, self._build_memory)

@@ -36,7 +36,7 @@ from webapp import get_runtime
 from webapp.answers import explained_fields, prediction_fields
 from webapp.backpressure import ENVIRON_KEY
 from webapp.handshake import handshake_token, json_error, origin_allowed, tokens_match
-from webapp.hub import Busy
+from webapp.hub import Busy, StillSaving
 from webapp.inkstate import InkState
 from webapp.protocol import (
     INK_MESSAGES,
@@ -47,7 +47,7 @@ from webapp.protocol import (
     parse_message,
     parse_writer,
 )
-from webapp.store import TeachRequest
+from webapp.store import TeachRequest, Unavailable
 from webapp.trust import EXPLAIN, connection_trust, teach_trust
 
 PROTOCOL = 1
@@ -183,6 +183,9 @@ class Session:
             message = {"type": "prediction", "seq": seq,
                        **answer(self.runtime, render(self.ink.strokes), self.writer,
                                 self.ink.strokes)}
+        except Unavailable as error:  # the inside view took too long: say so, go on
+            message = ProtocolError("unavailable", f"The server cannot answer now ({error}); "
+                                    "the next drawing will be answered.", seq).to_json()
         except Exception:  # a bug must cost one answer, not the connection
             log.exception("predicting for %r failed", self)
             message = server_error(seq)
@@ -202,12 +205,17 @@ class Session:
         strokes = list(self.ink.strokes)
         request = TeachRequest(strokes, to_uint8(render(strokes)), message.label, self.writer,
                                self.address, self.runtime.source(self.address),
-                               teach_trust(self.trust, self.teach_token is not None))
+                               teach_trust(self.trust, self.teach_token is not None),
+                               message.teach_id)
         try:
             outcome = self.hub.teach(request)
         except Busy:
             raise ProtocolError("rate_limited", "The server is busy learning from other "
                                 "drawings; try again in a moment.", seq) from None
+        except StillSaving:
+            raise ProtocolError("unavailable", "The server is still saving this teach; send "
+                                "it again with the same id to hear how it went.", seq,
+                                saved="unknown") from None
         except Exception:
             log.exception("teach failed")
             raise ProtocolError("unavailable", "The server could not save this teach; "

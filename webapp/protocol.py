@@ -123,6 +123,7 @@ class Teach:
     seq: int | None
     label: int
     token: str | None = None
+    teach_id: str | None = None  # the client's own id: a resend is answered, not taught again
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,9 @@ def parse_image(value, seq: int | None = None) -> np.ndarray:
 WRITER = re.compile(r"[A-Za-z0-9_-]{8,64}")
 """A writer id: 8 to 64 characters from A-Z a-z 0-9 _ - (a client chooses it)."""
 
+TEACH_ID = WRITER
+"""A teach's id: the same alphabet and length (the page makes a random 128-bit one)."""
+
 
 def parse_writer(value, seq: int | None = None) -> str:
     """Return a writer id, or raise ProtocolError(bad_message)."""
@@ -308,7 +312,12 @@ def parse_message(data: str | bytes, limits: Limits):
         token = obj.get("token")
         if token is not None and not isinstance(token, str):
             raise ProtocolError("bad_message", "token must be a string.", seq)
-        return Teach(seq, label, token)
+        teach_id = obj.get("id")
+        if teach_id is not None and (not isinstance(teach_id, str)
+                                     or TEACH_ID.fullmatch(teach_id) is None):
+            raise ProtocolError("bad_message", "id must be 8 to 64 characters from A-Z, a-z, "
+                                "0-9, _ and -.", seq)
+        return Teach(seq, label, token, teach_id)
     if kind == "forget":
         return Forget(seq)
     if kind == "inside":

@@ -1,4 +1,5 @@
-"""Personal adaptation: each writer's own output layer, learned by backprop with replay.
+"""Personal adaptation: each writer's own output layer, learned by backprop with replay,
+and a vote of their near-copies.
 
 Everyone's model must learn slowly and carefully; one person's handwriting should count
 at once.  So each writer gets a small head of their own: the shared model's logits plus a
@@ -7,7 +8,7 @@ linear correction of its hidden features,
     h        = the drawing's hidden features (the input of the shared model's last layer), (H,)
     z_shared = the shared model's logits, (10,)
     z        = z_shared + h @ dW + db                       dW (H, 10), db (10,): the writer's
-    p        = softmax(z / T)                               T: the shared model's temperature
+    p_head   = softmax(z / T)                               T: the shared model's temperature
 
 so with dW = 0 and db = 0 the writer's answers are everyone's.  A teach fits (dW, db) by
 gradient descent on the writer's own drawings (all of them, newest ``capacity``: the
@@ -22,15 +23,27 @@ toward the writer-independent ones).  The loss and its gradient:
     dL/dz_i = w_i * (p_i - onehot(y_i)) / T                                   (N, 10)
     dL/ddW  = H^T (dL/dz) + decay * dW,     dL/ddb = sum_i dL/dz_i + decay * db
 
-The writer's drawings carry ``SHARE`` of the weight, the anchors the rest.  The step is
+The writer's n drawings carry n / (n + ``PRIOR_DRAWINGS``) of the weight, the anchors the
+rest: five drawings cannot outweigh everything else, fifty mostly do.  The step is
 normalised by the features' mean squared norm (as in ``network.online.learner``), with
-heavy-ball momentum.  The fit starts from zero every time, so a writer's head is a pure
-function of their drawings and the shared model: any worker on any host that loads the
-writer's drawings computes the same head, and nothing but the drawings is stored.
+heavy-ball momentum.
 
-Only this writer's predictions use it: it cannot hurt anyone else, so no guard limits it.
-Measured with ``benchmarks/writers.py`` against the near-copy vote this module held
-before (see benchmarks/README.md).
+A head fitted on one or two drawings barely moves, yet a person who just corrected a
+drawing expects that drawing, and drawings like it, to read right at once.  So the
+writer's drawings also *vote*, as a kernel density with the head's answer as its prior:
+
+    u, u_i = unit hidden features of the drawing and of the writer's drawing i
+    w_i    = exp((u . u_i - 1) / TAU)               1 for a copy, tiny for anything unlike
+    p      = (PRIOR * p_head + sum_i w_i onehot(y_i)) / (PRIOR + sum_i w_i)
+
+Far from everything the writer taught, p is the head's answer; on a near-copy the
+writer's label wins.
+
+The fit starts from zero every time, so a writer's head is a pure function of their
+drawings and the shared model: any worker on any host that loads the writer's drawings
+computes the same head, and nothing but the drawings is stored.  Only this writer's
+predictions use it: it cannot hurt anyone else, so no guard limits it.  Measured with
+``benchmarks/writers.py`` (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -50,11 +63,18 @@ LR = 16.0
 
 MOMENTUM = 0.9
 
-SHARE = 0.8
-"""Share of the loss's weight carried by the writer's drawings (the anchors: the rest)."""
+PRIOR_DRAWINGS = 12.0
+"""How many drawings the anchors count as: n drawings of the writer carry n / (n + this)
+of the loss's weight."""
 
 DECAY = 0.1
 """Weight decay toward the shared head (dW = 0, db = 0)."""
+
+TAU = 0.05
+"""Width of the vote's kernel in cosine: a drawing 0.05 less alike than a copy weighs 1/e."""
+
+PRIOR = 0.3
+"""Weight of the head's answer against the votes of the writer's drawings."""
 
 ANCHORS_PER_DIGIT = 20
 """MNIST anchor digits of each class replayed in every fit."""
@@ -90,11 +110,13 @@ class PersonalHead:
     correction (dW (H, 10), db (10,)) fitted to them."""
 
     def __init__(self, trunk: np.ndarray, labels, capacity: int = 100,
-                 dW: np.ndarray | None = None, db: np.ndarray | None = None):
+                 dW: np.ndarray | None = None, db: np.ndarray | None = None,
+                 unit: np.ndarray | None = None):
         self.trunk = np.asarray(trunk, np.float16)[-capacity:]
         self.labels = np.asarray(labels, np.int64)[-capacity:]
         self.capacity = capacity
         self.dW, self.db = dW, db  # None until fitted (or for a writer without drawings)
+        self.unit = unit  # (n, H) unit hidden features of the drawings at the fit
 
     def __repr__(self) -> str:
         fitted = "fitted" if self.dW is not None else "not fitted"
@@ -122,8 +144,9 @@ class PersonalHead:
         h = np.concatenate([hidden_features(model, self.trunk), anchor_h]).astype(np.float64)
         y = np.concatenate([self.labels, np.asarray(anchor_y, np.int64)])
         n, mine = len(y), len(self)
-        w = np.full(n, (1.0 - SHARE) / max(n - mine, 1))
-        w[:mine] = SHARE / mine if n > mine else 1.0 / mine
+        share = mine / (mine + PRIOR_DRAWINGS) if n > mine else 1.0
+        w = np.full(n, (1.0 - share) / max(n - mine, 1))
+        w[:mine] = share / mine
         target = np.where(y[:, None] >= 0, np.eye(10)[np.maximum(y, 0)], 0.1)  # -1: uniform
         t = float(model.temperature)
         z_shared = forward(model.layers[hidden_end(model):], h.astype(np.float32)) \
@@ -138,18 +161,25 @@ class PersonalHead:
             vW = MOMENTUM * vW - lr * (h.T @ dz + DECAY * dW)
             vb = MOMENTUM * vb - lr * (dz.sum(axis=0) + DECAY * db)
             dW, db = dW + vW, db + vb
+        unit = h[:mine] / (np.linalg.norm(h[:mine], axis=1, keepdims=True) + 1e-6)
         return PersonalHead(self.trunk, self.labels, self.capacity,
-                            dW.astype(np.float32), db.astype(np.float32))
+                            dW.astype(np.float32), db.astype(np.float32),
+                            unit.astype(np.float32))
 
     def probabilities(self, h: np.ndarray, shared: np.ndarray,
                       temperature: float) -> np.ndarray:
         """The writer's probabilities (N, 10) for hidden features h (N, H) whose shared
         probabilities at ``temperature`` are ``shared`` (N, 10).
 
-        softmax(z_shared / t + c / t) with c = h dW + db, computed as
-        softmax(log shared + c / t): the shared logits are not needed again.
+        The head: softmax(z_shared / t + c / t) with c = h dW + db, computed as
+        softmax(log shared + c / t) (the shared logits are not needed again); then the
+        vote of the writer's drawings.
         """
         if self.dW is None:
             return shared
-        correction = (np.asarray(h, np.float32) @ self.dW + self.db) / temperature
-        return softmax(np.log(np.maximum(shared, 1e-300)) + correction)
+        h = np.asarray(h, np.float32)
+        p = softmax(np.log(np.maximum(shared, 1e-300)) + (h @ self.dW + self.db) / temperature)
+        u = h / (np.linalg.norm(h, axis=1, keepdims=True) + 1e-6)
+        weights = np.exp((u @ self.unit.T - 1.0) / TAU)           # (N, n)
+        votes = weights @ np.eye(10, dtype=np.float32)[self.labels]  # (N, 10)
+        return (PRIOR * p + votes) / (PRIOR + votes.sum(axis=1, keepdims=True))

@@ -13,8 +13,12 @@ by digits written the ways the world writes them (``network.training.styles``: a
 continental 1, a crossed 7, a slashed 0...), drawn in many hands.  With ``outliers > 0``
 every batch also carries that share of non-digits (``network.training.nondigits``:
 letters, symbols, shapes, digit pairs of the training families only) with a uniform
-target, so the network learns to be unsure of ink that is no digit.  The temperature is
-fitted on held-back digits as images, re-drawn and styled, so "94% sure" holds for ink.
+target, so the network learns to be unsure of ink that is no digit.  With
+``prefixes > 0`` that share of every batch is unfinished ink: digits in people's pen order
+(``network.training.penorder``) cut at a random share of their ink and labelled with the
+digit they become, so the network learns how likely each digit is given the ink so far.
+The temperature is fitted on held-back digits as images, re-drawn, styled and unfinished,
+so "94% sure" holds for ink, finished or not.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .augment import AugmentConfig, augment_batch
 from .calibration import evaluate_probabilities, fit_temperature
 from .mnist import load_mnist, minibatches
 from .nondigits import outlier_images
+from .penorder import pen_drawings, prefix_images
 from .redraw import redraw_batch
 from .styles import styled_images, traced_bases
 
@@ -58,6 +63,7 @@ class Recipe:
     redraw: float = 0.0
     styles: float = 0.0
     outliers: float = 0.0
+    prefixes: float = 0.0
     augment_config: dict = field(default_factory=lambda: AugmentConfig().to_dict())
 
     def build(self, rng: np.random.Generator) -> Sequential:
@@ -115,18 +121,23 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
 
     # Pools computed once and mixed into batches: every training digit re-drawn as the app
     # would see it drawn, styled digits and non-digits (pools scale down for small data).
-    redrawn = styled = outlier_pool = None
+    redrawn = styled = outlier_pool = prefix_pool = None
     t0 = time.perf_counter()
     fit_pixels = np.round(fit_x * 255).astype(np.uint8)
     if recipe.redraw > 0:
         redrawn = redraw_batch(fit_pixels, augment_rng)
+    bases = None
     if recipe.styles > 0:
         bases = traced_bases(fit_pixels, fit_y, 300, augment_rng)
         styled = styled_images(min(40_000, n_fit), augment_rng, bases=bases)[:2]
     if recipe.outliers > 0:
         outlier_pool = outlier_images(min(30_000, 4 * n_fit), augment_rng)
         n_outliers = max(1, round(recipe.outliers * recipe.batch_size))
-    log(f"drew the pools (re-drawn, styled, non-digits) in {time.perf_counter() - t0:.0f}s")
+    if recipe.prefixes > 0:
+        prefix_pool = prefix_images(pen_drawings(fit_pixels, fit_y, min(40_000, n_fit),
+                                                 augment_rng, bases=bases), augment_rng)
+    log(f"drew the pools (re-drawn, styled, non-digits, unfinished) in "
+        f"{time.perf_counter() - t0:.0f}s")
 
     model = recipe.build(init_rng)
     for layer in model.layers:                 # dropout draws from its own stream
@@ -156,6 +167,11 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
                 pick = augment_rng.integers(0, len(styled[0]), len(swap))
                 x, y = x.copy(), y.copy()
                 x[swap], y[swap] = styled[0][pick], styled[1][pick]
+            if prefix_pool is not None:
+                swap = np.flatnonzero(augment_rng.random(len(idx)) < recipe.prefixes)
+                pick = augment_rng.integers(0, len(prefix_pool[0]), len(swap))
+                x, y = x.copy(), y.copy()
+                x[swap], y[swap] = prefix_pool[0][pick], prefix_pool[1][pick]
             if outlier_pool is not None:
                 pick = augment_rng.integers(0, len(outlier_pool), n_outliers)
                 x = np.concatenate([x, outlier_pool[pick]])
@@ -186,6 +202,11 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
             styled_x, styled_y, _ = styled_images(val_size, augment_rng)
             calib_x.append(styled_x)
             calib_y.append(styled_y)
+        if recipe.prefixes > 0:  # and unfinished: "94% sure" must hold while drawing too
+            unfinished = prefix_images(pen_drawings(val_pixels, val_y, val_size, augment_rng),
+                                       augment_rng)
+            calib_x.append(unfinished[0])
+            calib_y.append(unfinished[1])
         model.temperature = fit_temperature(model.predict_logits(np.concatenate(calib_x)),
                                             np.concatenate(calib_y))
     test_logits = model.predict_logits(test_x)

@@ -36,6 +36,7 @@ from ..ink.render import render
 from ..ink.skeleton import images_to_strokes
 from .hands import in_any_hand
 from .pen import STEP, Strokes, arc, bezier, extent, line, path, turned, wobble
+from .penorder import in_pen_order
 
 WOBBLE = 0.02
 """Size of a template's smooth random bend, as a share of the digit's size."""
@@ -519,7 +520,8 @@ def styled_drawings(
         style = STYLES[names[k]]
         pool = (bases or {}).get(style.digit) if style.edits else None
         base = pool[int(rng.integers(len(pool)))] if pool else None
-        strokes, kwargs, hand = in_any_hand(style.make(rng, base), rng)
+        strokes, kwargs, hand = in_any_hand(in_pen_order(style.make(rng, base), style.digit,
+                                                         rng), rng)
         drawings.append(StyledDrawing(strokes, kwargs, style.digit, style.name, hand))
     return drawings
 

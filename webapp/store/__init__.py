@@ -72,6 +72,7 @@ class TeachRequest:
     address: str | None = None  # the client's address (for its budget; not stored)
     source: str | None = None  # the address's network prefix (stored, for agreement)
     trust: str = "public"  # owner, token or public (webapp.trust)
+    teach_id: str | None = None  # the client's id: a teach with a known id is not redone
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,25 @@ class TeachRecord:
     samples: int  # accepted drawings after the teach
     reason: str | None
     writer: WriterState | None
+    replayed: bool = False  # the answer of an earlier teach with the same id
 
     @property
     def accepted(self) -> bool:
         return self.status == "accepted"
+
+    def to_json(self) -> str:
+        """The record as JSON, kept with its teach id (``replayed`` is not kept)."""
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("writer", "replayed")}
+        fields["writer"] = None if self.writer is None else self.writer.__dict__
+        return json.dumps(fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> TeachRecord:
+        """The record kept by ``to_json``, marked as replayed."""
+        fields = json.loads(text)
+        writer = fields.pop("writer")
+        return cls(**fields, writer=None if writer is None else WriterState(**writer),
+                   replayed=True)
 
 
 class TeachTransaction(abc.ABC):
@@ -275,6 +291,10 @@ class Store(abc.ABC):
     def has_room(self) -> bool:
         """True unless the database is known to be full (checked cheaply, often)."""
         return True
+
+    @abc.abstractmethod
+    def probe_write(self) -> None:
+        """Commit a tiny write (raise if it fails): whether teaches can be saved again."""
 
     @abc.abstractmethod
     def ping(self) -> None:

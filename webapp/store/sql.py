@@ -50,7 +50,20 @@ from . import (
     strokes_to_json,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+TEACH_IDS_KEPT = 7 * 24 * 3600.0
+"""Seconds a teach id is remembered: a page resends within seconds, after a reconnect."""
+
+
+def teach_key(request: TeachRequest) -> str | None:
+    """Where a teach's id is kept: ids are the client's own, so each writer (or, without
+    one, each network prefix) has ids of its own."""
+    if request.teach_id is None:
+        return None
+    owner = f"w:{request.writer}" if request.writer else f"s:{request.source or ''}"
+    return f"{owner}:{request.teach_id}"
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,6 +103,12 @@ CREATE TABLE IF NOT EXISTS drawings (
 CREATE INDEX IF NOT EXISTS drawings_by_status ON drawings (status, id);
 CREATE INDEX IF NOT EXISTS drawings_by_writer ON drawings (writer, id);
 CREATE INDEX IF NOT EXISTS drawings_by_pair ON drawings (predicted, label, created);
+CREATE TABLE IF NOT EXISTS teaches (
+    key     TEXT PRIMARY KEY,
+    created {real} NOT NULL,
+    record  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS teaches_by_age ON teaches (created);
 CREATE TABLE IF NOT EXISTS budgets (
     key    TEXT PRIMARY KEY,
     tokens {real} NOT NULL,
@@ -329,6 +348,15 @@ class SQLStore(Store):
                  json.dumps(checks) if checks is not None else None,
                  self.dialect.blob(weights)))
 
+    def probe_write(self):
+        with self._write() as connection:
+            self._set_meta(connection, "write_probe", repr(time.time()))
+
+    def _prune_teaches(self, connection) -> None:
+        """Teach ids are answered again for TEACH_IDS_KEPT seconds."""
+        self._q(connection, "DELETE FROM teaches WHERE created < ?",
+                (time.time() - TEACH_IDS_KEPT,))
+
     def _prune_versions(self, connection) -> None:
         """Keep the newest ``keep`` versions."""
         self._q(connection, "DELETE FROM versions WHERE version <= "
@@ -374,17 +402,27 @@ class SQLStore(Store):
     def tidy(self):
         with self._write() as connection:
             self._prune_versions(connection)
+            self._prune_teaches(connection)
             self._retain(connection)
 
     # -- teaching ---------------------------------------------------------------------
     def teach(self, request: TeachRequest, step: Step) -> TeachRecord:
+        key = teach_key(request)
         with self._write() as connection:
+            if key is not None:  # a resend of a committed teach: its answer, nothing else
+                row = self._q(connection, "SELECT record FROM teaches WHERE key = ?",
+                              (key,)).fetchone()
+                if row is not None:
+                    return TeachRecord.from_json(row[0])
             base = self._version_info(connection, None)
             reference = self._meta(connection, "reference")
             txn = _Transaction(self, connection, base,
                                json.loads(reference) if reference else None)
             decision = step(txn)
             record = self._record(connection, base, request, decision)
+            if key is not None:
+                self._q(connection, "INSERT INTO teaches (key, created, record) "
+                        "VALUES (?, ?, ?)", (key, record.created, record.to_json()))
             if record.accepted or record.writer is not None:
                 self.dialect.notify(connection, record.version)
         return record
