@@ -121,8 +121,12 @@ export class AnswerView {
     this.announcer.textContent = '';
   }
 
-  /** Show a prediction message (null digit: no ink); returns the image's inked pixel count. */
-  show(prediction) {
+  /**
+   * Show a prediction message (null digit: no ink); returns the image's inked pixel count.
+   * `growing`: the ink may still grow (the pen is down, or was lifted a moment ago), so
+   * an unsure answer asks for more ink instead of doubting that this is a digit.
+   */
+  show(prediction, { growing = false } = {}) {
     const state = verdictState(prediction);
     if (state === 'empty') {
       this.showEmpty();
@@ -131,12 +135,14 @@ export class AnswerView {
     const pct = Math.round(prediction.confidence * 100);
     const rival = state === 'close' ? runnerUp(prediction.probabilities, prediction.digit) : null;
     this.verdict.dataset.state = state;
+    this.verdict.dataset.growing = String(growing && state === 'unsure');
     this.barsEl.dataset.state = state;
     // Not sure: no digit to read at a glance; the words name the best guess.
     this.digit.textContent = state === 'unsure' ? '?' : String(prediction.digit);
     if (rival) this.digit.dataset.rival = String(rival.digit);
     else delete this.digit.dataset.rival;
     if (prediction.several === true) this.setText('Several digits? One at a time');
+    else if (state === 'unsure' && growing) this.setText('Keep drawing…', ` maybe ${prediction.digit}`);
     else if (state === 'sure') this.setText(`${pct}% sure`);
     else if (state === 'close') this.setText('Close call', `: ${prediction.digit} or ${rival.digit}`);
     else this.setText(`Not sure · maybe ${prediction.digit}`); // the bars give its share

@@ -21,7 +21,7 @@
 
 import { AnswerView, aDigit } from './answer.js';
 import { InkPad } from './canvas.js';
-import { TEACH_TIMEOUT_MS, setNotSureBelow } from './config.js';
+import { STILL_DRAWING_MS, TEACH_TIMEOUT_MS, setNotSureBelow } from './config.js';
 import { Feedback, isDigit } from './feedback.js';
 import { InsideView } from './inside.js';
 import { LiveSocket, socketUrl } from './socket.js';
@@ -50,6 +50,9 @@ let flushFrame = 0;
 let teach = null;
 let lateTeach = null; // a teach the page stopped waiting for (the same shape)
 let unconfirmed = null; // a teach the connection dropped under: sent again on reconnect
+let penUpAt = -Infinity; // when the pen was last lifted (performance.now())
+let finishedTimer = 0; // re-shows the answer as finished ink once the pen has rested
+let lastMessage = null; // the last prediction message shown
 let queued = null; // a digit chosen while the pen was down: taught at pen-up
 let review = null; // the pad holds a drawing just taught: {label, version, rereadSeq}
 let inkEpoch = 0; // counts changes of this page's ink (points drawn, undo, clear)
@@ -165,9 +168,20 @@ function penDown() {
   feedback.reset();
 }
 
+/** Whether the ink may still grow: the pen is down, or was lifted a moment ago. */
+function inkGrowing() {
+  return pad.isDrawing || performance.now() - penUpAt < STILL_DRAWING_MS;
+}
+
 function penUp() {
   flushPoints();
   settledFrom = send({ type: 'end' });
+  penUpAt = performance.now();
+  // Nothing more drawn a moment later: the same answer, now read as finished ink.
+  clearTimeout(finishedTimer);
+  finishedTimer = setTimeout(() => {
+    if (lastMessage && !pad.isDrawing && !pad.isEmpty) answer.show(lastMessage, { growing: false });
+  }, STILL_DRAWING_MS + 20);
   // Drawn while the server is away: the greyed buttons say why again.
   if (!socket.isOpen && queued === null && feedback.showing === 'hint') feedback.say(PAUSED, 'info', 0);
   if (queued !== null) {
@@ -444,13 +458,14 @@ function receive(msg) {
 
 /**
  * Whom this page's corrections teach (hello's `teach`, docs/protocol.md): everyone's
- * model at once (`direct`: the owner's computer, or a token holder) or after others
- * agree. The hint says the server's sentence; words true only of agreement go otherwise.
+ * model at once (`direct`: the owner's computer, or a token holder), after the operator
+ * approves (`approval`) or after others agree (`agreement`). The hint says the server's
+ * sentence; words true only of one way show only there.
  */
 function sayWhoTeaches(teachInfo) {
   if (!teachInfo || typeof teachInfo !== 'object') return;
   debug.helloTeach = teachInfo;
-  if (teachInfo.shared === 'direct' || teachInfo.shared === 'agreement') {
+  if (['direct', 'approval', 'agreement'].includes(teachInfo.shared)) {
     body.dataset.shared = teachInfo.shared;
   }
   if (typeof teachInfo.says === 'string' && teachInfo.says) $('hint-writer').textContent = teachInfo.says;
@@ -488,7 +503,8 @@ function prediction(msg) {
   debug.shown += 1;
   if (pad.isDrawing) debug.shownWhileDrawing += 1;
   body.dataset.shown = String(debug.shown);
-  const inkPixels = answer.show(msg);
+  const inkPixels = answer.show(msg, { growing: inkGrowing() });
+  lastMessage = msg;
   inside.show(msg);
   debug.personal = typeof msg.personal === 'boolean' ? msg.personal : null;
   debug.last = { seq: msg.seq, digit: msg.digit, confidence: msg.confidence, inkPixels,

@@ -10,6 +10,11 @@ export function setNotSureBelow(value) {
   if (typeof value === 'number' && value > 0 && value < 1) NOT_SURE_BELOW = value;
 }
 
+// After the pen is lifted, more strokes may follow (a 4's stem, a 7's crossbar): for
+// this long an unsure answer says "Keep drawing…"; after it, "not sure" means the
+// drawing may not be a digit.
+export const STILL_DRAWING_MS = 1200;
+
 // A close call: the runner-up has at least this share of the answer's probability
 // (51% against 43% is one; 70% against 25% is not). The page then shows both digits.
 export const CLOSE_CALL_RATIO = 0.5;

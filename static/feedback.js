@@ -25,15 +25,19 @@ function pct(p) {
 export function sharedReason(status, reason) {
   if (typeof reason === 'string' && reason) return reason;
   return status === 'pending'
-    ? 'Everyone’s model waits until others teach such drawings the same way.'
+    ? 'Everyone’s model waits before it learns this drawing.'
     : 'Everyone’s model did not learn this drawing.';
 }
 
-/** Where a teach that everyone's model did not take in is counted, in one sentence. */
-export function countedWhere(status) {
-  return status === 'pending'
-    ? 'It counts in “Yours” now, and in everyone’s figures once others agree.'
-    : 'It counts in “Yours” only.';
+/**
+ * Where a teach that everyone's model did not take in is counted, in one sentence;
+ * `shared` is how a waiting one gets there (hello.teach.shared: approval or agreement).
+ */
+export function countedWhere(status, shared = 'agreement') {
+  if (status !== 'pending') return 'It counts in “Yours” only.';
+  return shared === 'approval'
+    ? 'It counts in “Yours” now, and in everyone’s figures once the operator approves it.'
+    : 'It counts in “Yours” now, and in everyone’s figures once others agree.';
 }
 
 /** True for an integer 0..9. */
@@ -154,7 +158,8 @@ export class Feedback {
     this.heldout.textContent = change.text;
     this.showWriter(t.writer);
     this.reason.textContent = personalOnly ? sharedReason(status, t.shared.reason) : '';
-    this.counted.textContent = personalOnly && readWriter(t.writer) ? countedWhere(status) : '';
+    this.counted.textContent = personalOnly && readWriter(t.writer)
+      ? countedWhere(status, document.body.dataset.shared) : '';
     this.pending = { ...t, change, personalOnly };
     this.showResult();
   }

@@ -596,3 +596,45 @@ def test_a_running_app_adopts_a_rollback_and_exports_match_the_api(make_app, tmp
         assert time.monotonic() - rolled < 1.0, "the app did not adopt the rollback in 1 s"
         time.sleep(0.01)
     assert app.test_client().get("/api/model").json["parent"] == 3
+
+
+def test_drawings_approve_teaches_everyone_a_pending_drawing(tmp_path, capsys, monkeypatch):
+    """A public server's correction waits for the operator; --approve teaches it to
+    everyone's model in that drawing's own row, under the guard."""
+    from support.drawings import draw_digit
+    from support.servers import test_model_path
+
+    from network import pretrained
+    from network.ink.pixels import to_uint8
+    from network.ink.render import render
+    from webapp.hub import ModelHub
+    from webapp.store import TeachRequest
+    from webapp.store.sqlite import SQLiteStore
+
+    for name in ("INKLING_DATABASE_URL", "INKLING_INSTANCE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    instance = tmp_path / "instance"
+    strokes = [np.asarray(s, dtype=np.float64) for s in draw_digit(7)]
+    with ModelHub.from_instance(instance, initial_model=test_model_path() or pretrained.CNN,
+                                seed=0) as hub:
+        outcome = hub.teach(TeachRequest(strokes, to_uint8(render(strokes)), 1,
+                                         "writer-approve", "10.1.2.3", "10.1.2.0/24"))
+        assert outcome.status == "pending" and "operator approves" in outcome.reason
+        version = hub.version
+        (pending,) = hub.store.drawings(status="pending")
+    flags = ["--instance", str(instance)]
+    assert run(["drawings", "--approve", str(pending["id"]), *flags]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"drawing {pending['id']} (a 1): ")
+    with SQLiteStore.in_folder(instance) as store:
+        (row,) = [d for d in store.drawings() if d["id"] == pending["id"]]
+        assert len(store.drawings()) == 1  # the same drawing, not a copy
+        if row["status"] == "accepted":  # learned: a new version made from it
+            assert f"learned, version {version + 1}" in out
+            assert row["version"] == version + 1 and store.latest_version() == version + 1
+        else:  # the guard may refuse a step that costs too much: it says why
+            assert row["status"] == "refused" and "refused: " in out
+            assert store.latest_version() == version
+    # approving again, or an id that is not pending, is one error line and exit 2
+    rc = run(["drawings", "--approve", str(pending["id"]), *flags])
+    assert "not pending: " in assert_one_error_line(capsys, rc, "drawings")

@@ -1,5 +1,6 @@
 """Who teaches everyone's model directly (webapp/trust.py): the owner on their own machine,
-a teach-token holder, or the public after agreement; decided per connection, over the wire."""
+a teach-token holder, or the public after an operator's approval (or agreement across
+networks, if so set); decided per connection, over the wire."""
 
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ def test_a_request_through_a_proxy_is_public(make_live_server, ws_connect, heade
     server = make_live_server()
     ws = ws_connect(server.ws_url + "?writer=someone-one", headers=headers)
     hello = ws.recv()
-    assert hello["teach"]["trust"] == "public" and hello["teach"]["shared"] == "agreement"
+    assert hello["teach"]["trust"] == "public" and hello["teach"]["shared"] == "approval"
     version = hello["model"]["version"]
     _, taught = correction(ws)
     assert taught["type"] == "taught" and taught["shared"]["status"] == "pending", taught
@@ -144,7 +145,7 @@ def test_a_teach_token_holder_teaches_everyone_directly_on_a_public_server(make_
         assert taught["model_version"] == version + 1
         # without the token, the same correction is not taken at all
         hello = stranger.recv()
-        assert not hello["teach"]["authorized"] and hello["teach"]["shared"] == "agreement"
+        assert not hello["teach"]["authorized"] and hello["teach"]["shared"] == "approval"
         _, refused = correction(stranger)
         assert refused["type"] == "error" and refused["code"] == "unauthorized", refused
         # ... and with the token in the message it is trusted like the pupil's
@@ -156,11 +157,15 @@ def test_a_teach_token_holder_teaches_everyone_directly_on_a_public_server(make_
         stranger.close()
 
 
-def test_public_mode_keeps_a_correction_waiting_for_agreement(make_live_server, ws_connect):
-    server = make_live_server(TRUST="public")
+@pytest.mark.parametrize(("agree", "shared", "waits_for"), [
+    (0, "approval", "operator approves"), (3, "agreement", "people elsewhere")])
+def test_public_mode_keeps_a_correction_waiting(make_live_server, ws_connect, agree, shared,
+                                                waits_for):
+    server = make_live_server(TRUST="public", AGREE_SOURCES=agree)
     ws = ws_connect(server.ws_url + "?writer=someone-two")
     hello = ws.recv()
-    assert hello["teach"]["trust"] == "public"
+    assert hello["teach"]["trust"] == "public" and hello["teach"]["shared"] == shared
+    assert ("operator" in hello["teach"]["says"]) == (agree == 0)
     _, taught = correction(ws)
     assert taught["shared"]["status"] == "pending", taught
-    assert "people elsewhere" in taught["shared"]["reason"]
+    assert waits_for in taught["shared"]["reason"]

@@ -38,11 +38,12 @@ EXIT_USAGE = 2
 
 DRAWINGS_COLUMNS = """\
 columns of the list:
-  id       the drawing's id (for --delete and --quarantine)
+  id       the drawing's id (for --delete, --quarantine and --approve)
   created  when it was taught (local time)
-  status   accepted: everyone's model learned it; pending: it waits until writers in
-           other networks teach the same; refused: the guard or a spent budget kept it
-           out (the reason says which); quarantined: set aside by an operator
+  status   accepted: everyone's model learned it; pending: it waits for an operator's
+           --approve (or, with INKLING_AGREE_SOURCES set, for writers in other networks
+           to teach the same); refused: the guard or a spent budget kept it out (the
+           reason says which); quarantined: set aside by an operator
   label    the digit it was taught as
   read     what everyone's model read before the teach
   seen     what the writer's page showed before the teach: everyone's model together
@@ -175,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--quarantine", nargs="+", type=_number_of("a drawing id"), metavar="ID",
                      help="set these drawings aside: out of replay, the data set (the "
                           "default export) and personal memories")
+    act.add_argument("--approve", nargs="+", type=_number_of("a drawing id"), metavar="ID",
+                     help="teach everyone's model these pending drawings, as the owner "
+                          "would (the guard still checks each step): how a public "
+                          "server's corrections reach everyone")
     d.add_argument("--reason", default="set aside by an operator",
                    help="why, for --quarantine")
 
@@ -353,10 +358,12 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_drawings(args) -> int:
-    ids = args.delete or args.quarantine
+    ids = args.delete or args.quarantine or args.approve
     if ids and (args.writer is not None or args.status is not None or args.json):
-        raise CliError("--delete and --quarantine take ids only, not --writer, --status "
-                       "or --json")
+        raise CliError("--delete, --quarantine and --approve take ids only, not --writer, "
+                       "--status or --json")
+    if args.approve:
+        return approve(args)
     with open_database(args) as store:
         if args.delete:
             done, verb = store.delete_drawings(ids), "deleted"
@@ -387,6 +394,40 @@ def cmd_drawings(args) -> int:
               f"{row['writer'] or '-'}  {row['source'] or '-'}  {row['reason'] or ''}".rstrip())
     print(f"{_drawings(len(rows))} (read: what everyone's model read; seen: what the writer's "
           "page showed; `inkling drawings --help` explains every column)")
+    return 0
+
+
+def approve(args) -> int:
+    """Teach everyone's model each pending drawing by id; one line each."""
+    from webapp.hub import ModelHub
+    from webapp.policy import Policy, article
+
+    config, _ = store_config(args)
+    store = open_database(args)
+    try:
+        hub = ModelHub(store, policy=Policy.from_config(config), seed=config["SEED"])
+    except BaseException:
+        store.close()
+        raise
+    missing = []
+    with hub:
+        for drawing_id in sorted(set(args.approve)):
+            try:
+                outcome = hub.approve(drawing_id)
+            except StoreError:
+                missing.append(drawing_id)
+                continue
+            heldout = outcome.accuracy["heldout"]
+            figure = "" if heldout is None else f", held-out {100 * heldout:.2f}%"
+            if outcome.accepted:
+                print(f"drawing {drawing_id} ({article(outcome.label)} {outcome.label}): "
+                      f"learned, version {outcome.model_version}{figure}")
+            else:
+                print(f"drawing {drawing_id} ({article(outcome.label)} {outcome.label}): "
+                      f"{outcome.status}: {outcome.reason}")
+    if missing:
+        raise CliError(f"not pending: {', '.join(map(str, missing))} (inkling drawings "
+                       "--status pending lists the drawings waiting for approval)")
     return 0
 
 

@@ -432,6 +432,17 @@ class ModelHub:
         if tidy and not self._stopping:  # queued behind the teaches; never under a lock
             self._teacher.submit(self._tidy)
 
+    def approve(self, drawing_id: int) -> TeachOutcome:
+        """An operator approves a pending drawing: everyone's model learns it as the
+        owner's teach (learner and guard, no budgets or agreement), in that drawing's
+        own row.  Raises StoreError if it is not pending."""
+        pending = self.store.pending_drawing(drawing_id)
+        if pending is None:
+            raise StoreError(f"drawing {drawing_id} is not pending")
+        return self.teach(TeachRequest(pending["strokes"], pending["image"], pending["label"],
+                                       None, None, pending["source"], trust="owner",
+                                       approves=int(drawing_id)))
+
     def _teach_ticket(self, request: TeachRequest, ticket: _Ticket) -> TeachOutcome | None:
         """The teach, unless it was withdrawn while it waited (teacher thread)."""
         if not ticket.start():

@@ -48,7 +48,7 @@ from webapp.protocol import (
     parse_writer,
 )
 from webapp.store import TeachRequest, Unavailable
-from webapp.trust import EXPLAIN, connection_trust, teach_trust
+from webapp.trust import connection_trust, teach_terms, teach_trust
 
 PROTOCOL = 1
 """Protocol version announced in ``hello``."""
@@ -84,6 +84,7 @@ class Session:
         self.teach_token = config["TEACH_TOKEN"]
         self.token_ok = token_ok
         self.trust = trust  # local or public (webapp.trust), fixed at the handshake
+        self.agree_sources = config["AGREE_SOURCES"]
         self.ink = InkState(self.limits)
         self.teach_bucket = runtime.limits.connection_bucket()
         self.send_lock = threading.Lock()  # the loop and a shutdown may both send
@@ -250,10 +251,8 @@ class Session:
     def teach_terms(self) -> dict:
         """``hello.teach``: whether a token is needed, and who this client teaches."""
         holder = self.teach_token is not None and self.token_ok
-        trust = teach_trust(self.trust, holder)
         return {"token_required": self.teach_token is not None, "authorized": self.token_ok,
-                "trust": self.trust, "shared": "direct" if trust != "public" else "agreement",
-                "says": EXPLAIN["token" if trust == "token" else self.trust]}
+                **teach_terms(self.trust, holder, self.agree_sources)}
 
     def authorised(self, token: str | None) -> bool:
         """Return True if this connection may teach (with the message's token, if any)."""

@@ -6,19 +6,22 @@ one person or a crowd of addresses sends.  ``shared_step`` decides, in this orde
 0. *Trust* (``webapp.trust``): the owner's teaches (``INKLING_TRUST=local``) skip
    budgets and agreement, a teach-token holder's skip agreement and spend the token's
    own budget; both still go through the learner and the guard (3.).  Everything below
-   about budgets and agreement is for the public.
+   about budgets and approval is for the public.
 1. *Budgets*: the writer, the address and its network prefix each have a token bucket
    of shared teaches (``per_hour``, refilled slowly); a spent one refuses, so many
    addresses buy time, not control.
-2. *Agreement*: the shared model takes a drawing at once only when it already reads it
+2. *Approval*: the shared model takes a drawing at once only when it already reads it
    as the taught label at least ``agree_confidence`` sure (0.9).  Any other teach, a
-   contradiction or a right label the model is unsure of, waits (``pending``) until
-   ``agree_sources`` distinct network prefixes taught the same (shared reading, label)
-   within ``agree_hours``.  Measured with ``benchmarks/attacks.py``: when corrections of
-   answers between 50% and 90% flowed at once, one /24 of attackers planted a backdoor
-   (34% success) and taught scribbles to be 8s (not sure 86% -> 26%); with every
-   contradiction waiting, drawings the model already half-read as the attacker's label
-   still flowed, and each made the next one more likely (backdoor 8%).
+   contradiction or a right label the model is unsure of, waits (``pending``) until an
+   operator approves it (``inkling drawings --approve``, which teaches it as the
+   owner would), or, with ``agree_sources`` > 0, until that many distinct network
+   prefixes taught the same (shared reading, label) within ``agree_hours``.  Measured
+   with ``benchmarks/attacks.py``: agreement holds while attackers share a prefix, but
+   ten prefixes (a few cloud machines) agreed among themselves and planted a backdoor
+   (61% success); counting networks cannot tell ten attackers from ten honest people,
+   so by default no count of them is enough.  Before that, letting corrections of
+   answers between 50% and 90% flow at once let one /24 plant a backdoor (34%), and
+   letting unsure right labels through grew one a half-read drawing at a time (8%).
 3. *Learning and the guard*: the online learner takes one bounded step with replay, and
    the guard (``network.online.guard``) compares the new version with the base and the
    best recent one on held-out MNIST, every class of drawn digits, the not-sure rate on
@@ -47,7 +50,8 @@ class Policy:
     """How strict the shared model is; ``from_config`` reads the settings."""
 
     limits: Limits = Limits()
-    agree_sources: int = 3  # sources needed before a contradiction reaches the shared model
+    agree_sources: int = 0  # sources needed before a contradiction reaches the shared
+    # model; 0: none are enough, an operator approves it (``inkling drawings --approve``)
     agree_confidence: float = 0.9  # reads the label this sure: learned without agreement
     agree_hours: float = 24.0
     not_sure_below: float = pretrained.NOT_SURE_BELOW  # below: "not sure it is a digit"
@@ -123,6 +127,12 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
     confidence = float(shared[predicted])
     trusted = request.trust in ("owner", "token")
     if not trusted and not (predicted == label and confidence >= policy.agree_confidence):
+        if policy.agree_sources == 0:
+            return TeachDecision(
+                "pending", predicted, seen,
+                f"Everyone's model {belief(predicted, label, confidence, policy)}, so it "
+                f"waits until the server's operator approves this drawing as {article(label)} "
+                f"{label}."), None
         since = time.time() - policy.agree_hours * 3600
         others = txn.agreeing_sources(predicted, label, request.source, since)
         if others + 1 < policy.agree_sources:

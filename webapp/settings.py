@@ -28,6 +28,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
@@ -117,10 +124,11 @@ SETTINGS = (
     Setting("GUARD_ECE_RISE", "INKLING_GUARD_ECE_RISE", _non_negative_float, 1.0,
             "a teach that raises the calibration error on drawn digits more than this many "
             "points above the reference version is refused"),
-    Setting("AGREE_SOURCES", "INKLING_AGREE_SOURCES", _positive_int, 3,
-            "a teach the shared model does not already read surely as its label reaches "
-            "it only once this many sources (network prefixes) taught the same "
-            "(1: no agreement needed)"),
+    Setting("AGREE_SOURCES", "INKLING_AGREE_SOURCES", _non_negative_int, 0,
+            "on a public server, a teach the shared model does not already read surely as "
+            "its label reaches it only when an operator approves it (0, the default: "
+            "inkling drawings --approve), or once this many sources (network prefixes) "
+            "taught the same (1: no agreement needed)"),
     Setting("AGREE_CONFIDENCE", "INKLING_AGREE_CONFIDENCE", _positive_float, 0.9,
             "the shared model learns a drawing without agreement only when it already "
             "reads it as the taught label at least this sure"),

@@ -16,7 +16,8 @@ prefixes could never happen there.
 
 What each level means for the shared model is ``webapp.policy``'s to decide: the owner
 and token holders skip agreement (the guard still checks every step; a token holder has
-a budget), the public waits for agreement across networks.
+a budget), the public's corrections wait for an operator's approval (or, if so set,
+for agreement across networks).
 """
 
 from __future__ import annotations
@@ -34,15 +35,33 @@ LISTENS_ON_ENV = "INKLING_LISTENS_ON"
 comma-separated, so the app knows whether it is reachable beyond this machine."""
 
 EXPLAIN = {
-    "local": "This server runs on your own computer: your corrections teach everyone's "
-             "model at once (each step is still checked against held-out digits).",
-    "token": "You teach with the server's teach token: your corrections teach everyone's "
-             "model at once (each step is still checked against held-out digits).",
-    "public": "This is a public server: your corrections teach your own model at once; "
-              "everyone's model learns a correction once people on other networks teach "
-              "such drawings too.",
+    "direct": {
+        "local": "This server runs on your own computer: your corrections teach everyone's "
+                 "model at once (each step is still checked against held-out digits).",
+        "token": "You teach with the server's teach token: your corrections teach "
+                 "everyone's model at once (each step is still checked against held-out "
+                 "digits).",
+    },
+    "approval": "This is a public server: your corrections teach your own model at once; "
+                "everyone's model learns a correction once the server's operator approves "
+                "it.",
+    "agreement": "This is a public server: your corrections teach your own model at once; "
+                 "everyone's model learns a correction once people on other networks teach "
+                 "such drawings too.",
 }
-"""What each trust level means, in words for the page (``hello.teach.says``)."""
+"""What each way of teaching everyone's model means, in words for the page."""
+
+
+def teach_terms(mode: str, token_holder: bool, agree_sources: int) -> dict:
+    """``hello.teach``'s ``trust`` (the connection's mode), ``shared`` (``direct``: the
+    owner or a token holder; else ``approval`` or ``agreement``, as the server is set) and
+    ``says`` (the same in a sentence)."""
+    trust = teach_trust(mode, token_holder)
+    if trust != "public":
+        return {"trust": mode, "shared": "direct",
+                "says": EXPLAIN["direct"]["token" if trust == "token" else "local"]}
+    shared = "approval" if agree_sources == 0 else "agreement"
+    return {"trust": mode, "shared": shared, "says": EXPLAIN[shared]}
 
 
 def is_loopback_host(host: str) -> bool:

@@ -76,10 +76,11 @@ def test_a_teach_is_a_success_counted_where_it_went_and_the_page_stays_put(live,
     expect(page.locator(".stats .stats-group").first).to_contain_text("Everyone’s model")
     expect(page.locator(".stats dt").nth(1)).to_have_text("Drawings it learned")
     expect(page.locator(".stats dt").nth(2)).to_have_text("Already read right")
-    expect(page.locator(".fineprint .agreement-only")).to_have_text(
-        "One it is not already sure of waits until people elsewhere teach the same, "
+    expect(page.locator(".fineprint .approval-only")).to_have_text(
+        "One it is not already sure of waits until the operator approves it, "
         "and counts here from then on.")
-    expect(page.locator(".fineprint .agreement-only")).to_be_visible()
+    expect(page.locator(".fineprint .approval-only")).to_be_visible()
+    expect(page.locator(".fineprint .agreement-only")).to_be_hidden()
     pad = pad_box(page)
 
     # A 1 taught as a 1: everyone's model is sure of it and learns it at once.
@@ -93,7 +94,7 @@ def test_a_teach_is_a_success_counted_where_it_went_and_the_page_stays_put(live,
     expect(page.locator("#yours-visit")).to_have_text(
         "Taught from this page since you opened it: 1 learned by everyone’s model.")
 
-    # A 7 taught as a 1: everyone's model reads a 7, so it waits for others to agree.
+    # A 7 taught as a 1: everyone's model reads a 7, so it waits for the operator.
     # For the writer it is learned at once: a success, counted in "Yours".
     taught = teach(page, "7", 1)
     assert taught["shared"]["status"] == "pending", taught["shared"]
@@ -107,7 +108,7 @@ def test_a_teach_is_a_success_counted_where_it_went_and_the_page_stays_put(live,
     expect(page.locator("#writer-info")).to_have_text("2 drawings taught")
     expect(page.locator("#result-reason")).to_have_text(taught["shared"]["reason"])
     expect(page.locator("#result-counted")).to_have_text(
-        "It counts in “Yours” now, and in everyone’s figures once others agree.")
+        "It counts in “Yours” now, and in everyone’s figures once the operator approves it.")
     expect(page.locator("#teach-announce")).to_contain_text("It counts in “Yours” now")
     # Counted in "Yours" (highlighted as it changes), not in everyone's figures.
     expect(page.locator("#yours-figures")).to_have_text("2 drawings taught")
@@ -174,6 +175,7 @@ def test_on_your_own_computer_a_correction_is_learned_by_everyone_and_counted_th
     # The hint and the fine print say what this server does, not what a public one does.
     expect(page.locator("#hint-writer")).to_have_text(hello_teach["says"])
     expect(page.locator(".fineprint .agreement-only")).to_be_hidden()
+    expect(page.locator(".fineprint .approval-only")).to_be_hidden()
     expect(page.locator(".fineprint")).to_contain_text("Drawings it learned")
 
     taught = teach(page, "7", 1)

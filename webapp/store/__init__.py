@@ -73,6 +73,7 @@ class TeachRequest:
     source: str | None = None  # the address's network prefix (stored, for agreement)
     trust: str = "public"  # owner, token or public (webapp.trust)
     teach_id: str | None = None  # the client's id: a teach with a known id is not redone
+    approves: int | None = None  # the pending drawing an operator approves (no new drawing)
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,11 @@ class Store(abc.ABC):
     def export_samples(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Accepted drawings (or every drawing of one writer), in teach order:
         uint8 (N,28,28), uint8 (N,)."""
+
+    @abc.abstractmethod
+    def pending_drawing(self, drawing_id: int) -> dict[str, Any] | None:
+        """A pending drawing's ``strokes``, ``image`` (uint8 (28, 28)), ``label``,
+        ``writer`` and ``source``, or None if there is no such pending drawing."""
 
     @abc.abstractmethod
     def drawings(self, writer: str | None = None, status: str | None = None,

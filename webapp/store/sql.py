@@ -445,6 +445,9 @@ class SQLStore(Store):
             produced = version
         else:
             version, heldout, checks, produced = base.version, base.heldout, base.checks, None
+        if request.approves is not None:  # the pending drawing itself, not a new one
+            return self._approved(connection, base, request, decision, version, heldout,
+                                  checks, produced, now)
         keeps_strokes = decision.status in ("accepted", "pending")
         drawing_id = self._q(connection, "INSERT INTO drawings (created, writer, source, "
                              "label, predicted, seen, base_version, version, status, reason, "
@@ -466,6 +469,23 @@ class SQLStore(Store):
             predicted=decision.predicted, seen=decision.seen, heldout=heldout, checks=checks,
             taught=self._taught_accuracy(connection, TAUGHT_WINDOW),
             samples=self._sample_count(connection), reason=decision.reason, writer=writer)
+
+    def _approved(self, connection, base, request, decision, version, heldout, checks,
+                  produced, now) -> TeachRecord:
+        """An operator's approval of a pending drawing: its row takes the decision."""
+        changed = self._q(connection, "UPDATE drawings SET status = ?, reason = ?, "
+                          "predicted = ?, base_version = ?, version = ? WHERE id = ? AND "
+                          "status = 'pending'",
+                          (decision.status, decision.reason, decision.predicted, base.version,
+                           produced, request.approves)).rowcount
+        if changed != 1:
+            raise StoreError(f"drawing {request.approves} is not pending any more")
+        return TeachRecord(
+            drawing_id=int(request.approves), status=decision.status, version=version,
+            base_version=base.version, created=now, label=request.label,
+            predicted=decision.predicted, seen=decision.seen, heldout=heldout, checks=checks,
+            taught=self._taught_accuracy(connection, TAUGHT_WINDOW),
+            samples=self._sample_count(connection), reason=decision.reason, writer=None)
 
     def _next_revision(self, connection) -> int:
         self._q(connection, "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
@@ -584,6 +604,18 @@ class SQLStore(Store):
                                "AND status <> 'quarantined' ORDER BY id", (writer,)).fetchall()
         return (images_from_blobs([image for image, _ in rows]),
                 np.array([label for _, label in rows], dtype=np.uint8))
+
+    def pending_drawing(self, drawing_id):
+        with self._connection() as connection:
+            row = self._q(connection, "SELECT strokes, image, label, writer, source FROM "
+                          "drawings WHERE id = ? AND status = 'pending'",
+                          (int(drawing_id),)).fetchone()
+        if row is None:
+            return None
+        strokes, image, label, writer, source = row
+        return {"strokes": [np.asarray(s, dtype=np.float64) for s in json.loads(strokes)]
+                if strokes else [], "image": images_from_blobs([image])[0],
+                "label": int(label), "writer": writer, "source": source}
 
     def drawings(self, writer=None, status=None, limit=None):
         where, args = [], []
