@@ -1,15 +1,16 @@
 """Attacks on the shared model over the wire, and honest teaching after each.
 
-    python benchmarks/attacks.py [--seconds 60] [--addresses 10] [--connections 2]
-                                 [--prefix-bits 24,32] [--attacks sevens,backdoor,...]
+    python benchmarks/attacks.py [--seconds 40] [--addresses 10] [--connections 2]
+                                 [--prefixes 1,10] [--attacks sevens,backdoor,...]
 
 For each attack of ``support.attacks`` (drawn 7s taught as 1, an X in a corner taught
-as 3, scribbles taught as 8, random wrong labels) and each ``--prefix-bits`` setting,
-on a fresh instance served by the README's gunicorn with its default settings (rate
-limits, budgets, agreement and guard on) and ``INKLING_TRUST=public`` (on loopback the
-default would trust every teach as the owner's), bound to loopback:
+as 3, scribbles taught as 8, random wrong labels) and each ``--prefixes`` count, on a
+fresh instance served by the README's gunicorn with its default settings (rate limits,
+budgets, approval and guard on) and ``INKLING_TRUST=public`` (on loopback the default
+would trust every teach as the owner's), bound to loopback:
 
-1. ``--addresses`` loopback source addresses (127.0.0.2, 127.0.0.3, ...) with
+1. ``--addresses`` loopback source addresses, spread over that many /24 network prefixes
+   (one prefix: 127.0.0.2, 127.0.0.3, ...; ten: 127.0.0.2, 127.1.0.2, ... 127.9.0.2), with
    ``--connections`` sockets each teach the attack's drawings as fast as the server
    lets them for ``--seconds``, honouring ``rate_limited`` with a 0.2 s back-off and
    taking a fresh writer id every 20 teaches (so per-writer budgets do not bind);
@@ -21,11 +22,12 @@ default would trust every teach as the owner's), bound to loopback:
    the world's styles with their right labels: how many the shared model accepted, and
    the accuracy on fresh drawings of those styles before and after.
 
-With 24 prefix bits all the attackers are one network source (as ten loopback
-addresses are), so agreement across sources never comes and the prefix's budget binds;
-with 32 bits every address is a source of its own: the guard alone must hold.
+In one prefix the attackers are one network source, so agreement across sources
+(``INKLING_AGREE_SOURCES`` > 0) never comes and the prefix's budget binds; in ten they
+are ten sources, which agree among themselves, and each has a budget of its own: what
+holds then is what does not count networks (by default, the operator's approval).
 
-Aims (issue 13): the targeted class within 1 point, backdoor success <= 5%, the
+Aims (issues 13 and 21): the targeted class within 1 point, backdoor success <= 5%, the
 non-digit "not sure" share within 3 points, held-out within 0.5 point; after each attack
 the honest writer's teaches accepted >= 18 of 20 and the honest styles' accuracy not
 lower.  Bounded: every phase has a deadline, everything is loopback.
@@ -120,10 +122,11 @@ def style_accuracy(model: Sequential, images: np.ndarray, labels: np.ndarray) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = common.parser(__doc__)
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--addresses", type=int, default=10)
     parser.add_argument("--connections", type=int, default=2)
-    parser.add_argument("--prefix-bits", default="24,32")
+    parser.add_argument("--prefixes", default="1,10",
+                        help="how many /24 network prefixes the attackers' addresses span")
     parser.add_argument("--attacks", default=",".join(attacks.ATTACKS))
     parser.add_argument("--honest", type=int, default=20)
     parser.add_argument("--probes", type=int, default=400)
@@ -149,17 +152,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.honest} drawings of the {len(honest_styles)} styles, right labels\n")
 
     results = []
-    for bits in [int(b) for b in args.prefix_bits.split(",")]:
+    for prefixes in [int(p) for p in args.prefixes.split(",")]:
         for index, name in enumerate(args.attacks.split(",")):
             attack = attacks.ATTACKS[name]
-            pool = attack.make(600, np.random.default_rng([args.seed, bits, index]))
+            pool = attack.make(600, np.random.default_rng([args.seed, prefixes, index]))
             honest = [(d.strokes, d.label) for d in styles.styled_drawings(
-                args.honest, np.random.default_rng([args.seed, bits, index, 1]),
+                args.honest, np.random.default_rng([args.seed, prefixes, index, 1]),
                 styles=honest_styles)]
             with tempfile.TemporaryDirectory(prefix="inkling-attack-") as folder:
                 instance = os.path.join(folder, "instance")
-                server = Gunicorn(instance, workers=2, INKLING_PREFIX_BITS=bits,
-                                  INKLING_TRUST="public").wait_ready()
+                server = Gunicorn(instance, workers=2, INKLING_TRUST="public").wait_ready()
                 try:
                     url = f"ws://127.0.0.1:{server.port}/ws"
                     before_model = newest_model(instance)
@@ -169,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                     deadline = time.monotonic() + args.seconds
                     threads = [threading.Thread(
                         target=attack_loop, daemon=True,
-                        args=(url, f"127.0.0.{2 + a}", pool, deadline, counts, lock,
-                              1000 * a + c))
+                        args=(url, f"127.{a % prefixes}.0.{2 + a // prefixes}", pool,
+                              deadline, counts, lock, 1000 * a + c))
                         for a in range(args.addresses) for c in range(args.connections)]
                     for thread in threads:
                         thread.start()
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                     honest_after = style_accuracy(newest_model(instance), honest_x, honest_y)
                 finally:
                     server.stop()
-            row = {"prefix_bits": bits, "attack": name, "counts": dict(counts),
+            row = {"prefixes": prefixes, "attack": name, "counts": dict(counts),
                    "before": before, "after": after,
                    "honest": {"counts": dict(honest_counts), "before": honest_before,
                               "after": honest_after}}
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(row: dict, attack: attacks.Attack) -> None:
     before, after, counts = row["before"], row["after"], row["counts"]
     total = sum(counts.values())
-    print(f"{attack.description}, prefix bits {row['prefix_bits']}: {total} teaches "
+    print(f"{attack.description}, from {row['prefixes']} network prefix(es): {total} teaches "
           f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
     for key, label in (("sevens_read_as_7", "drawn 7s read as 7"),
                        ("backdoor_success", "backdoor success (X-marked read as 3)"),

@@ -638,3 +638,60 @@ def test_drawings_approve_teaches_everyone_a_pending_drawing(tmp_path, capsys, m
     # approving again, or an id that is not pending, is one error line and exit 2
     rc = run(["drawings", "--approve", str(pending["id"]), *flags])
     assert "not pending: " in assert_one_error_line(capsys, rc, "drawings")
+
+
+def test_rebase_adopts_a_new_model_with_the_instances_drawings_replayed(tmp_path, capsys,
+                                                                       monkeypatch):
+    """An instance made with one release (its drawings taught) is rebased onto another
+    model: a new version on the new model, every drawing kept, its figures printed, and
+    teaching goes on from it."""
+    from support.drawings import draw_digit
+    from support.servers import test_model_path
+
+    from network import pretrained
+    from network.ink.pixels import to_uint8
+    from network.ink.render import render
+    from network.nn.model import Sequential
+    from webapp.hub import ModelHub
+    from webapp.store import TeachRequest
+    from webapp.store.sqlite import SQLiteStore
+
+    if not pretrained.MLP.exists():
+        pytest.skip(f"the second model of this test, {pretrained.MLP}, is not shipped")
+    for name in ("INKLING_DATABASE_URL", "INKLING_INSTANCE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    instance = tmp_path / "instance"
+
+    def request(digit, label, trust):
+        strokes = [np.asarray(s, dtype=np.float64) for s in draw_digit(digit)]
+        return TeachRequest(strokes, to_uint8(render(strokes)), label, "writer-rebase",
+                            "10.0.0.9", "10.0.0.0/24", trust=trust)
+
+    with ModelHub.from_instance(instance, initial_model=test_model_path() or pretrained.CNN,
+                                seed=0) as hub:
+        statuses = [hub.teach(request(d, d, "owner")).status for d in (1, 4, 0)]
+        statuses.append(hub.teach(request(7, 1, "public")).status)
+        assert statuses[-1] == "pending"
+        before = hub.version
+        drawings_before = [(d["id"], d["status"], d["label"]) for d in hub.store.drawings()]
+    flags = ["--instance", str(instance)]
+    assert run(["rebase", "--model", str(pretrained.MLP), *flags]) == 0
+    out = capsys.readouterr().out
+    learned = statuses.count("accepted")
+    assert out.startswith(f"version {before + 1}: {pretrained.MLP} with ")
+    assert f"of this instance's {learned} accepted drawings replayed" in out
+    with SQLiteStore.in_folder(instance) as store:
+        info = store.version_info()
+        assert info.version == before + 1 and info.parent == before
+        assert info.metadata["rebased_onto"] == str(pretrained.MLP.resolve())
+        assert info.metadata["replayed"] + info.metadata["set_aside"] == learned
+        assert f"held-out {100 * info.heldout:.2f}%" in out
+        model = Sequential.from_bytes(store.load_version().weights)
+        assert model.n_parameters == load_model(pretrained.MLP).n_parameters
+        assert [(d["id"], d["status"], d["label"]) for d in store.drawings()] == \
+            drawings_before  # every drawing kept as it was
+    with ModelHub.from_instance(instance, seed=0) as hub:  # teaching goes on from it
+        assert hub.version == before + 1
+        outcome = hub.teach(request(1, 1, "owner"))
+        assert outcome.status in ("accepted", "refused")
+        assert outcome.model_version in (before + 1, before + 2)

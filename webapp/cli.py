@@ -161,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a new version with an older version's weights (history kept)")
     r.add_argument("version", type=_number_of("a version number"), metavar="VERSION")
 
+    b = sub.add_parser("rebase", parents=[where],
+                       help="a new version: a newly shipped model with this instance's "
+                            "accepted drawings replayed onto it under the guard",
+                       description="After upgrading Inkling: take the newly shipped model "
+                                   "(or --model FILE), teach it every drawing everyone's "
+                                   "model learned here, in order, under the guard, and adopt "
+                                   "the result as the next version (every worker and host "
+                                   "picks it up). Drawings and history are kept.")
+    b.add_argument("--model", default=str(pretrained.CNN),
+                   help="the new base model (default: the shipped CNN)")
+
     d = sub.add_parser("drawings", parents=[where],
                        help="list taught drawings, or delete or quarantine some by id",
                        description="List taught drawings, oldest first, or delete or "
@@ -357,6 +368,33 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+def cmd_rebase(args) -> int:
+    from network.online.learner import OnlineLearner
+    from network.online.rebase import replay
+    from webapp.policy import Policy
+
+    config, _ = store_config(args)
+    model = load_model(args.model)
+    rng = np.random.default_rng(config["SEED"])
+    learner = OnlineLearner.from_subset(rng=rng, not_sure_below=pretrained.NOT_SURE_BELOW)
+    with open_database(args) as store:
+        before = store.version_info()
+        images, labels = store.export_samples()
+        rebased = replay(model, images, labels, learner, Policy.from_config(config).limits,
+                         rng)
+        info = store.rebase(rebased.model.to_bytes(),
+                            {"rebased_onto": os.path.abspath(args.model),
+                             "replayed": rebased.learned, "set_aside": rebased.set_aside,
+                             "learner": learner.config()},
+                            rebased.checks.heldout, rebased.checks.to_json(),
+                            rebased.reference.to_json())
+    print(f"version {info.version}: {args.model} with {rebased.learned} of this instance's "
+          f"{len(labels)} accepted drawings replayed ({rebased.set_aside} set aside by the "
+          f"guard); held-out {_percent(rebased.checks.heldout)} (version {before.version}: "
+          f"{_percent(before.heldout)}); every worker adopts it within a second")
+    return 0
+
+
 def cmd_drawings(args) -> int:
     ids = args.delete or args.quarantine or args.approve
     if ids and (args.writer is not None or args.status is not None or args.json):
@@ -527,6 +565,7 @@ def cmd_db(args) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-json": cmd_export_json,
             "make-subset": cmd_make_subset, "versions": cmd_versions, "rollback": cmd_rollback,
+            "rebase": cmd_rebase,
             "drawings": cmd_drawings, "export": cmd_export, "db": cmd_db}
 
 

@@ -268,6 +268,13 @@ class Store(abc.ABC):
         uint8 (N,28,28), uint8 (N,)."""
 
     @abc.abstractmethod
+    def rebase(self, weights: bytes, metadata: dict[str, Any], heldout: float | None,
+               checks: dict | None, reference: dict) -> VersionInfo:
+        """Adopt a model made from another base (``inkling rebase``) as the next version;
+        its base's figures become the guard's reference, and versions before it no longer
+        count as "recent" for the guard."""
+
+    @abc.abstractmethod
     def pending_drawing(self, drawing_id: int) -> dict[str, Any] | None:
         """A pending drawing's ``strokes``, ``image`` (uint8 (28, 28)), ``label``,
         ``writer`` and ``source``, or None if there is no such pending drawing."""

@@ -399,6 +399,20 @@ class SQLStore(Store):
             self.dialect.notify(connection, info.version)
         return info
 
+    def rebase(self, weights, metadata, heldout, checks, reference):
+        with self._write() as connection:
+            newest = self._version_info(connection, None)
+            version = newest.version + 1
+            self._insert_version(connection, version, metadata, heldout, newest.version,
+                                 checks, weights)
+            self._set_meta(connection, "reference", json.dumps(reference))
+            self._set_meta(connection, "seed_heldout", repr(reference["heldout"]))
+            self._set_meta(connection, "rebased_at", str(version))
+            self._prune_versions(connection)
+            info = self._version_info(connection, version)
+            self.dialect.notify(connection, version)
+        return info
+
     def tidy(self):
         with self._write() as connection:
             self._prune_versions(connection)
@@ -753,9 +767,10 @@ class _Transaction(TeachTransaction):
     def best_heldout(self) -> float | None:
         # The newest ``keep`` versions, whether or not older ones were pruned yet: pruning
         # waits for a pause in teaching, and the guard must not depend on when it ran.
+        rebased = self._store._meta(self._connection, "rebased_at")
         (best,) = self._q("SELECT max(heldout) FROM versions WHERE version > "
-                          "(SELECT max(version) FROM versions) - ?",
-                          (self._store.keep,)).fetchone()
+                          "(SELECT max(version) FROM versions) - ? AND version >= ?",
+                          (self._store.keep, int(rebased or 0))).fetchone()
         seed = self._store._meta(self._connection, "seed_heldout")
         candidates = [v for v in (best, float(seed) if seed else None) if v is not None]
         return max(candidates) if candidates else None
