@@ -26,7 +26,6 @@ import ctypes
 import os
 import signal
 import sys
-import threading
 
 # One BLAS thread per worker: a prediction batch is small, BLAS threads would only spin
 # against the worker's own threads (and other workers) for the same cores.  Set before
@@ -63,6 +62,34 @@ if os.environ.get("INKLING_CONTROL_SOCKET"):
     control_socket = os.environ["INKLING_CONTROL_SOCKET"]
 
 
+def on_starting(server):
+    """Metrics (webapp/metrics.py): a fresh folder for every worker's samples, made
+    before any worker forks, unless the operator named one."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="inkling-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        os.environ["INKLING_METRICS_DIR_MADE"] = folder
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (open connections) stop counting."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this server made."""
+    folder = os.environ.get("INKLING_METRICS_DIR_MADE")
+    if folder:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def post_fork(server, worker):
     """Tell the app where it listens (webapp/trust.py: a server reachable beyond loopback
     treats teaches as public); at most two malloc arenas per worker, so memory returns to
@@ -91,15 +118,14 @@ def post_worker_init(worker):
     def on_term(signum, frame):
         # Closing sockets may block on a slow client: never in the signal handler, which
         # under gevent runs inside the event loop, where nothing may block.
-        from webapp.blocking import gevent_active
+        from webapp.blocking import gevent_active, loop_thread
 
         if gevent_active():
             import gevent
 
             gevent.spawn(runtime.shutdown)
         else:
-            threading.Thread(target=runtime.shutdown, name="inkling-shutdown",
-                             daemon=True).start()
+            loop_thread(runtime.shutdown, "inkling-shutdown")
         if callable(previous):
             previous(signum, frame)
 

@@ -19,17 +19,21 @@ import functools
 import ipaddress
 import logging
 import os
-import threading
+import time
 from pathlib import Path
 
 from flask import Flask, current_app
 
+from webapp import metrics
 from webapp.answers import classic_weights, inside_fields
-from webapp.blocking import native_executor
+from webapp.blocking import loop_condition, loop_thread, loop_waker, native_executor
 from webapp.settings import SETTINGS, settings_from_env
 from webapp.store import Unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
+
+METRICS_EVERY = 1.0
+"""Seconds between two updates of the gauges native threads know (webapp.metrics)."""
 
 EXPLAIN_WAIT = 30.0
 """Seconds a request waits for the inside view before it is answered 503."""
@@ -52,17 +56,18 @@ class Runtime:
         self.classic = classic  # the read-only 784-15-10 network of the inside view
         self.explainer = native_executor()  # inside views: milliseconds of NumPy each
         self.sessions: set = set()
-        self.lock = threading.Condition()
+        self.sessions_changed = loop_condition()
         self.closing = False
         self.closed = False
 
     def __repr__(self) -> str:
         return f"Runtime(hub={self.hub!r}, sessions={len(self.sessions)}, closing={self.closing})"
 
-    def predict(self, image, writer: str | None = None):
-        """The Prediction for a float32 (28, 28) image (with the writer's memory), batched
-        with whatever other connections wait for."""
-        return self.predictor.predict((image, writer))
+    def predict(self, image, writer: str | None = None, unfinished: bool = False):
+        """The Prediction for a float32 (28, 28) image (with the writer's head; of ink
+        still being drawn when ``unfinished``), batched with whatever other connections
+        wait for."""
+        return self.predictor.predict((image, writer, unfinished))
 
     def explain(self, image, digit: int | None) -> dict:
         """The inside view (saliency, layers, the classic network) of a float32 (28, 28)
@@ -91,26 +96,47 @@ class Runtime:
 
     def add_session(self, session) -> bool:
         """Register an open session; False if the app is shutting down."""
-        with self.lock:
+        with self.sessions_changed:
             if self.closing:
                 return False
             self.sessions.add(session)
             return True
 
+    def tell_sessions(self) -> None:
+        """Tell every open page of a newer version, each on a greenlet of its own (a
+        page that reads slowly delays only itself)."""
+        metrics.model_news(self.hub)
+        with self.sessions_changed:
+            sessions = list(self.sessions)
+        for session in sessions:
+            loop_thread(session.push_model_news, "inkling-news")
+
+    def watch_metrics(self) -> None:
+        """Keep the gauges a native thread knows (the follower's lag, the live version)
+        current, once a second, on the event loop (prometheus-client's locks are the
+        loop's under gevent)."""
+        def watch():
+            while not self.closed:
+                metrics.FOLLOWER_LAG.set(self.hub.lag)
+                metrics.model_news(self.hub)
+                time.sleep(METRICS_EVERY)
+
+        loop_thread(watch, "inkling-metrics")
+
     def remove_session(self, session) -> None:
         """Forget a session that has ended."""
-        with self.lock:
+        with self.sessions_changed:
             self.sessions.discard(session)
-            self.lock.notify_all()
+            self.sessions_changed.notify_all()
 
     def wait_for_sessions(self, count: int, timeout: float) -> bool:
         """Wait until at most ``count`` sessions are open; False if that took too long."""
-        with self.lock:
-            return self.lock.wait_for(lambda: len(self.sessions) <= count, timeout)
+        with self.sessions_changed:
+            return self.sessions_changed.wait_for(lambda: len(self.sessions) <= count, timeout)
 
     def shutdown(self, code: int = 1001, reason: str = "The server is restarting.") -> None:
         """Refuse new sessions and close every open one with ``code`` (1001: going away)."""
-        with self.lock:
+        with self.sessions_changed:
             self.closing = True
             sessions = list(self.sessions)
         for session in sessions:
@@ -119,7 +145,7 @@ class Runtime:
     def close(self) -> None:
         """Shut down the sessions and the hub; safe to call more than once."""
         self.shutdown()
-        with self.lock:
+        with self.sessions_changed:
             if self.closed:
                 return
             self.closed = True
@@ -204,13 +230,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     except BaseException:
         store.close()
         raise
-    predictor = Batcher(lambda items: hub.predict_many([image for image, _ in items],
-                                                       [writer for _, writer in items]),
+    predictor = Batcher(lambda items: hub.predict_many([image for image, _, _ in items],
+                                                       [writer for _, writer, _ in items],
+                                                       [pen for _, _, pen in items]),
                         app.config["PREDICT_BATCH"])
     classic = load_model(pretrained.CLASSIC) if pretrained.CLASSIC.exists() else None
     runtime = Runtime(hub, predictor, RateLimits(app.config), app.config["PREFIX_BITS"],
                       classic)
     app.extensions["inkling"] = runtime
+    runtime.watch_metrics()
+    # News of a version made live on the teacher's or the follower's thread reaches every
+    # socket at once, through the event loop (the pages no longer wait to poll for it).
+    hub.on_new_version(loop_waker(runtime.tell_sessions))
     hub.start()
     # For servers without gunicorn's hooks (flask run, tests): close sockets at exit.
     atexit.register(runtime.close)

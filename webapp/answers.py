@@ -23,7 +23,7 @@ SALIENCY_DECIMALS = 6
 
 
 def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
-                      strokes=None) -> dict:
+                      strokes=None, pen_down: bool = False) -> dict:
     """The prediction fields for a float32 (28, 28) image; nulls for an empty one.
 
     The network is shown the image quantised to uint8, exactly the pixels sent back in
@@ -31,6 +31,8 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
     a writer, ``personal`` says whether their own drawings took part.  ``several`` says
     whether the strokes (when the image was drawn from them) are several groups of ink
     side by side, "12" rather than one digit (``network.ink.groups``); null for an image.
+    ``pen_down``: the ink is still being drawn (a stroke is open), so it is unfinished
+    for certain and read with the unfinished ink's temperature (``webapp.hub``).
     """
     pixels = to_uint8(image)
     encoded = base64.b64encode(pixels.tobytes()).decode("ascii")
@@ -39,21 +41,23 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
                   "model_version": runtime.hub.version, "image": encoded}
         personal = False
     else:
-        p = runtime.predict(to_float(pixels), writer)
+        p = runtime.predict(to_float(pixels), writer, pen_down)
         fields = {"digit": p.digit, "confidence": round(p.confidence, 6),
                   "probabilities": [round(float(x), 6) for x in p.probabilities],
                   "model_version": p.model_version, "image": encoded}
         personal = p.personal
     fields["several"] = None if strokes is None else several(strokes)
+    if strokes is not None:
+        fields["pen_down"] = pen_down
     if writer is not None:
         fields["personal"] = personal
     return fields
 
 
 def explained_fields(runtime, image: np.ndarray, writer: str | None = None,
-                     strokes=None) -> dict:
+                     strokes=None, pen_down: bool = False) -> dict:
     """A prediction's fields plus the inside view of the same pixels."""
-    fields = prediction_fields(runtime, image, writer, strokes)
+    fields = prediction_fields(runtime, image, writer, strokes, pen_down)
     return {**fields, **runtime.explain(to_float(to_uint8(image)), fields["digit"])}
 
 

@@ -25,6 +25,7 @@ from wsproto.utilities import RemoteProtocolError
 from network.ink.pixels import to_float
 from network.ink.render import render
 from webapp import get_hub, get_runtime
+from webapp import metrics as metrics_module
 from webapp.answers import explained_fields, prediction_fields
 from webapp.hub import Busy
 from webapp.protocol import Limits, ProtocolError, parse_predict_body, parse_writer
@@ -139,8 +140,18 @@ def check_host():
 def predict():
     """Predict ``{"strokes": ...}`` or ``{"image": 28x28 ints}``: a prediction's fields."""
     image, writer, strokes = _drawing()
-    return {"type": "prediction", "seq": None,
-            **prediction_fields(get_runtime(), image, writer, strokes)}
+    fields = prediction_fields(get_runtime(), image, writer, strokes)
+    metrics_module.PREDICTIONS.labels("http").inc()
+    return {"type": "prediction", "seq": None, **fields}
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus metrics (webapp/metrics.py), to whom ``INKLING_METRICS`` allows."""
+    if not metrics_module.allowed(current_app.config["METRICS"], request.remote_addr):
+        return error_response("not_found", "No such page.", 404)
+    body, content_type = metrics_module.exposition()
+    return Response(body, mimetype=None, content_type=content_type)
 
 
 @bp.post("/api/explain")

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import select
 import socket
-import threading
 import time
+
+from webapp.blocking import loop_event
 
 ENVIRON_KEY = "inkling.socket"
 """Where the session finds its MeteredSocket in the WSGI environment."""
@@ -45,7 +46,7 @@ class MeteredSocket:
         self.unread = 0  # bytes read from the socket since the session last took everything
         self.allowance = float(window)  # bytes that may be read now (a token bucket)
         self._stamp = time.monotonic()
-        self._room = threading.Event()
+        self._room = loop_event()
         self._room.set()
 
     def __repr__(self) -> str:

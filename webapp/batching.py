@@ -14,8 +14,9 @@ forward pass for everyone who waits.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
+
+from webapp.blocking import loop_condition, loop_event, loop_thread
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class _Slot:
         self.item = item
         self.answer = None
         self.error: BaseException | None = None
-        self.done = threading.Event()
+        self.done = loop_event()
 
 
 class Batcher:
@@ -41,10 +42,9 @@ class Batcher:
         self.predict_many = predict_many
         self.max_batch = max_batch
         self._waiting: list[_Slot] = []
-        self._cond = threading.Condition()
+        self._cond = loop_condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="inkling-batcher", daemon=True)
-        self._thread.start()
+        self._thread = loop_thread(self._run, "inkling-batcher")
 
     def __repr__(self) -> str:
         return f"Batcher(max_batch={self.max_batch}, waiting={len(self._waiting)})"

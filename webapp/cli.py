@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prefixes", type=float, default=None,
                    help="share of each batch that is unfinished ink: pen-ordered digits cut "
                         "part-way, labelled with the digit they become (0..1; cnn 0.2)")
+    t.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this model's weights (fine-tuning) instead of new ones")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random warps, elastic distortion and stroke width (default on)")
     t.add_argument("--out", required=True, help="where to write the model (.npz)")
@@ -229,7 +231,7 @@ def recipe_from_args(args) -> Recipe:
     recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
                     seed=args.seed, augment=args.augment, **defaults)
     for name in ("epochs", "batch_size", "lr", "dropout", "redraw", "styles", "outliers",
-                 "prefixes"):
+                 "prefixes", "init"):
         value = getattr(args, name)
         if value is not None:
             setattr(recipe, name, value)

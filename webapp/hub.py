@@ -16,8 +16,9 @@ The teach step, one transaction, reads top to bottom: catch up with the newest s
 version; the shared model learns the drawing only as ``webapp.policy`` allows (trust,
 budgets, agreement, the guard); everything is recorded; then the writer's head is
 fitted again to all their drawings under the model now live (it affects no one else).
-Sockets notice a new version by comparing ``hub.version`` with the one they last told
-their client.
+A new live version is news for every open page: ``on_new_version`` callbacks (the
+runtime's, which wakes the event loop to tell every socket at once) run as it is made
+live, here or by the follower.
 
 Two locks: ``_swap`` (the teacher and the follower both make snapshots live, and a
 version must never be replaced by an older one) and ``_count`` (the teaches waiting,
@@ -29,7 +30,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +49,13 @@ from network.online.personal import (
     pick_anchors,
 )
 
-from .blocking import native_executor, native_lock, start_native_thread
+from .blocking import (
+    loop_thread,
+    native_event,
+    native_executor,
+    native_lock,
+    start_native_thread,
+)
 from .memories import Memories
 from .policy import Policy, shared_step
 from .store import (
@@ -149,12 +155,21 @@ class Snapshot:
     facts: dict[str, Any]
 
 
-def read(model: Sequential, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+def read(model: Sequential, x: np.ndarray, start: int,
+         temperature=None) -> tuple[np.ndarray, np.ndarray]:
     """The hidden features h (N, H) and calibrated shared probabilities (N, 10) of x
-    entering ``model.layers[start:]`` (images at 0, trunk features at ``head_start``)."""
+    entering ``model.layers[start:]`` (images at 0, trunk features at ``head_start``);
+    ``temperature`` (a number, or (N, 1) per row) defaults to the model's."""
     end = hidden_end(model)
     h = forward(model.layers[start:end], x)
-    return h, softmax(forward(model.layers[end:], h).astype(np.float64) / model.temperature)
+    t = model.temperature if temperature is None else temperature
+    return h, softmax(forward(model.layers[end:], h).astype(np.float64) / t)
+
+
+def unfinished_temperature(model: Sequential) -> float:
+    """The temperature for ink that is unfinished for certain (the pen is down), fitted
+    on drawings cut part-way (``network.training.loop``); the model's own otherwise."""
+    return float(model.metadata.get("temperature_unfinished") or model.temperature)
 
 
 def describe_architecture(model: Sequential) -> str:
@@ -204,15 +219,17 @@ class ModelHub:
             rng=self.rng, not_sure_below=pretrained.NOT_SURE_BELOW)
         self.memories = Memories()
         self._anchor_cache: tuple[Sequential, np.ndarray, np.ndarray] | None = None
+        self._news: list = []  # called when a newer version becomes live
         self.store_error: str | None = None  # why the follower cannot read the store, if so
         self.write_error: str | None = None  # why the last teach could not be saved, if so
         self.teaches_waiting = 0  # submitted to the teacher and not yet answered
+        self.lag = 0  # versions the live model was behind the store at the follower's look
 
         self._swap = native_lock()  # the follower, the teacher and greenlets share these
         self._count = native_lock()
         self._teacher = native_executor()
         self._started = False
-        self._followed = threading.Event()  # set when the follower has stopped
+        self._followed = native_event()  # set when the follower has stopped
         self._stopping = False
         self._writer_revision = 0
         self._untidy = 0  # teaches since the store was last tidied
@@ -270,13 +287,20 @@ class ModelHub:
         model = Sequential.from_bytes(record.weights)
         return snapshot(model, record, self.store.taught_accuracy(), self.store.sample_count())
 
+    def on_new_version(self, callback) -> None:
+        """Call ``callback()`` whenever a newer version becomes live (from the thread that
+        made it live: the teacher or the follower)."""
+        self._news.append(callback)
+
     def _adopt(self, candidate: Snapshot) -> bool:
         """Make the snapshot live if it is newer than the live one; versions never go back."""
         with self._swap:
-            if candidate.version > self._live.version:
-                self._live = candidate
-                return True
-            return False
+            if candidate.version <= self._live.version:
+                return False
+            self._live = candidate
+        for callback in self._news:
+            callback()
+        return True
 
     def sync(self) -> bool:
         """Adopt the store's newest version if it is newer; return whether it changed."""
@@ -290,25 +314,30 @@ class ModelHub:
         return self._adopt(candidate)
 
     # -- predicting -----------------------------------------------------------------
-    def predict_many(self, images, writers=None) -> list[Prediction]:
+    def predict_many(self, images, writers=None, unfinished=None) -> list[Prediction]:
         """Classify float32 (28, 28) images in one forward pass of the live model; where
-        ``writers`` names a writer with a personal head, their head answers."""
+        ``writers`` names a writer with a personal head, their head answers; where
+        ``unfinished`` is true (the pen is down), the unfinished ink's temperature."""
         live = self._live
         model = live.model
-        h, shared = read(model, np.stack(images).astype(np.float32), 0)
+        t = np.full((len(images), 1), model.temperature)
+        if unfinished is not None:
+            t[np.asarray(unfinished, dtype=bool)] = unfinished_temperature(model)
+        h, shared = read(model, np.stack(images).astype(np.float32), 0, t)
         out = []
         for i, p in enumerate(shared):
             head = self.memories.get(writers[i]) if writers and writers[i] else None
             if head is not None:
-                p = head.probabilities(h[i:i + 1], p[None], model.temperature)[0]
+                p = head.probabilities(h[i:i + 1], p[None], float(t[i, 0]))[0]
             digit = int(p.argmax())
             out.append(Prediction(p, digit, float(p[digit]), live.version,
                                   head is not None and len(head) > 0))
         return out
 
-    def predict(self, image: np.ndarray, writer: str | None = None) -> Prediction:
+    def predict(self, image: np.ndarray, writer: str | None = None,
+                unfinished: bool = False) -> Prediction:
         """Classify one float32 (28, 28) image in [0, 1] with the live model."""
-        return self.predict_many([image], [writer])[0]
+        return self.predict_many([image], [writer], [unfinished])[0]
 
     # -- writers ----------------------------------------------------------------------
     def prepare(self, writer: str) -> dict:
@@ -420,8 +449,10 @@ class ModelHub:
 
     def _teach_finished(self, _future) -> None:
         """A teach left the queue: count it out; tidy after TIDY_EVERY of them.  Runs where
-        the executor runs done-callbacks: the event loop's thread under gevent (the only
-        one that may submit to the teacher's pool), the teacher's thread otherwise."""
+        the executor runs done-callbacks: in the event loop's callbacks under gevent (so
+        the tidy is handed over by a greenlet: the loop's thread is the only one that may
+        submit to the teacher's pool, and a callback may not wait), the teacher's thread
+        otherwise."""
         with self._count:
             self.teaches_waiting -= 1
             self._untidy += 1
@@ -429,8 +460,9 @@ class ModelHub:
             tidy = self._untidy >= TIDY_EVERY  # teaching without pause: tidy now
             if tidy:
                 self._untidy = 0
-        if tidy and not self._stopping:  # queued behind the teaches; never under a lock
-            self._teacher.submit(self._tidy)
+        if tidy and not self._stopping:  # queued behind the teaches; never under a lock,
+            # nor from the loop's callback itself, where nothing may wait for the pool
+            loop_thread(lambda: self._teacher.submit(self._tidy), "inkling-tidy")
 
     def approve(self, drawing_id: int) -> TeachOutcome:
         """An operator approves a pending drawing: everyone's model learns it as the
@@ -609,6 +641,8 @@ class ModelHub:
             if self._stopping:
                 return
             self.sync()
+            latest = self.store.latest_version()
+            self.lag = 0 if latest is None else max(0, latest - self.version)
             self._tidy_when_idle()
             if self.write_error and self.store.has_room():
                 self._probe_write()

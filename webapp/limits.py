@@ -13,9 +13,10 @@ client from slowing everybody down, and the per-connection limits are exact.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
+
+from webapp.blocking import loop_lock
 
 
 class TokenBucket:
@@ -68,7 +69,7 @@ class AddressBuckets:
         self.clock = clock
         self.prune_above = prune_above
         self.buckets: dict[str, TokenBucket] = {}
-        self.lock = threading.Lock()
+        self.lock = loop_lock()
 
     def __repr__(self) -> str:
         return f"AddressBuckets(per_minute={self.per_minute:g}, addresses={len(self.buckets)})"
@@ -97,7 +98,7 @@ class ConnectionCounter:
     def __init__(self, limit: int):
         self.limit = limit
         self.open: dict[str, int] = {}
-        self.lock = threading.Lock()
+        self.lock = loop_lock()
 
     def __repr__(self) -> str:
         return f"ConnectionCounter(limit={self.limit}, open={sum(self.open.values())})"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+import time
 
 from flask import Blueprint, current_app, g, request
 from flask_sock import Sock
@@ -32,9 +32,10 @@ from wsproto.utilities import LocalProtocolError
 from network.ink.pixels import to_uint8
 from network.ink.render import render
 from network.pretrained import NOT_SURE_BELOW
-from webapp import get_runtime
+from webapp import get_runtime, metrics
 from webapp.answers import explained_fields, prediction_fields
 from webapp.backpressure import ENVIRON_KEY
+from webapp.blocking import loop_lock
 from webapp.handshake import handshake_token, json_error, origin_allowed, tokens_match
 from webapp.hub import Busy, StillSaving
 from webapp.inkstate import InkState
@@ -87,7 +88,9 @@ class Session:
         self.agree_sources = config["AGREE_SOURCES"]
         self.ink = InkState(self.limits)
         self.teach_bucket = runtime.limits.connection_bucket()
-        self.send_lock = threading.Lock()  # the loop and a shutdown may both send
+        self.send_lock = loop_lock()  # the loop, a shutdown and news may all send
+        self.news_lock = loop_lock()  # one ``model`` at a time, in version order
+        self.teaching = False  # a teach of this session's is out (its answer tells news)
         self.known_version = -1  # the newest version this client was told of
         self.inside = False  # whether the client asked for the inside view
 
@@ -117,6 +120,7 @@ class Session:
         if not self.runtime.add_session(self):
             self.close(CLOSE_GOING_AWAY, "The server is restarting.")
             return
+        metrics.CONNECTIONS.inc()
         try:
             info = self.hub.info()
             self.known_version = info["version"]
@@ -131,6 +135,7 @@ class Session:
         except (ConnectionClosed, OSError, LocalProtocolError):
             pass  # the client went away or stopped reading, or the socket is closing
         finally:
+            metrics.CONNECTIONS.dec()
             self.runtime.remove_session(self)
 
     def turn(self) -> None:
@@ -141,6 +146,8 @@ class Session:
             try:
                 message = parse_message(data, self.limits)
                 if isinstance(message, INK_MESSAGES):
+                    if pending is not _NO_INK_CHANGE:  # answered with this one, not alone
+                        metrics.FRAMES_FOLDED.inc()
                     self.ink.apply(message)
                     pending = message.seq
                     continue
@@ -180,19 +187,33 @@ class Session:
         if seq is _NO_INK_CHANGE:
             return
         answer = explained_fields if self.inside else prediction_fields
+        started = time.perf_counter()
         try:
             message = {"type": "prediction", "seq": seq,
                        **answer(self.runtime, render(self.ink.strokes), self.writer,
-                                self.ink.strokes)}
+                                self.ink.strokes, self.ink.open)}
         except Unavailable as error:  # the inside view took too long: say so, go on
             message = ProtocolError("unavailable", f"The server cannot answer now ({error}); "
                                     "the next drawing will be answered.", seq).to_json()
         except Exception:  # a bug must cost one answer, not the connection
             log.exception("predicting for %r failed", self)
             message = server_error(seq)
+        metrics.PREDICTIONS.labels("ws").inc()  # counted before the send may yield
+        metrics.PREDICTION_SECONDS.observe(time.perf_counter() - started)
         self.send(message)
 
     def teach(self, message) -> dict:
+        """``teach_step``, counted by outcome (webapp/metrics.py)."""
+        try:
+            taught = self.teach_step(message)
+        except ProtocolError as error:
+            metrics.TEACHES.labels("rejected" if error.code == "rejected" else "error").inc()
+            raise
+        status = taught["shared"]["status"] if "shared" in taught else "accepted"
+        metrics.TEACHES.labels(status).inc()
+        return taught
+
+    def teach_step(self, message) -> dict:
         """Teach the hub the current ink; return ``taught`` (after the commit) or an error."""
         seq = message.seq
         if not self.authorised(message.token):
@@ -208,6 +229,7 @@ class Session:
                                self.address, self.runtime.source(self.address),
                                teach_trust(self.trust, self.teach_token is not None),
                                message.teach_id)
+        self.teaching = True
         try:
             outcome = self.hub.teach(request)
         except Busy:
@@ -217,11 +239,19 @@ class Session:
             raise ProtocolError("unavailable", "The server is still saving this teach; send "
                                 "it again with the same id to hear how it went.", seq,
                                 saved="unknown") from None
+        except Unavailable:  # the database is away or full (the hub logs it once)
+            metrics.WRITE_ERRORS.inc()
+            raise ProtocolError("unavailable", "The server could not save this teach; "
+                                "please try again.", seq) from None
         except Exception:
             log.exception("teach failed")
             raise ProtocolError("unavailable", "The server could not save this teach; "
                                 "please try again.", seq) from None
+        finally:
+            self.teaching = False
         self.known_version = max(self.known_version, outcome.model_version)
+        if outcome.status == "refused" and outcome.reason and "aside" in outcome.reason:
+            metrics.GUARD_REFUSALS.labels(metrics.guard_check(outcome.reason)).inc()
         if not outcome.accepted and self.writer is None:
             raise ProtocolError("rejected", outcome.reason or "The teach was not accepted.", seq,
                                 label=outcome.label, predicted=outcome.predicted,
@@ -261,12 +291,25 @@ class Session:
         return token is not None and tokens_match(token, self.teach_token)
 
     def tell_model_news(self) -> None:
-        """Send ``model`` if anyone's teach made a version this client has not heard of."""
-        if self.hub.version > self.known_version:
-            info = self.hub.info()
-            self.known_version = info["version"]
-            self.send({"type": "model", "model_version": info["version"],
-                       "accuracy": info["accuracy"], "samples": info["samples"]})
+        """Send ``model`` if anyone's teach made a version this client has not heard of
+        (versions are told in order: the check and the send hold ``news_lock``)."""
+        with self.news_lock:
+            if self.hub.version > self.known_version:
+                info = self.hub.info()
+                self.known_version = info["version"]
+                self.send({"type": "model", "model_version": info["version"],
+                           "accuracy": info["accuracy"], "samples": info["samples"]})
+
+    def push_model_news(self) -> None:
+        """``tell_model_news`` from outside the session's loop (the runtime's push); not
+        while this session's own teach is out: ``taught`` tells its version, and the
+        loop tells any other once the teach is answered."""
+        if self.teaching:
+            return
+        try:
+            self.tell_model_news()
+        except (ConnectionClosed, OSError, LocalProtocolError):
+            pass  # the socket is going: its loop ends by itself
 
 
 def server_error(seq) -> dict:

@@ -57,6 +57,13 @@ def _optional_text(text: str) -> str | None:
     return text or None
 
 
+def _metrics(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("loopback", "on", "off"):
+        raise ValueError(f"expected loopback, on or off, got {text!r}")
+    return value
+
+
 def _trust(text: str) -> str | None:
     value = text.strip().lower()
     if value in ("", "auto"):
@@ -174,6 +181,9 @@ SETTINGS = (
     Setting("SEED", "INKLING_SEED", int, None,
             "seed of the online learner's random draws (replay anchors): the same seed and "
             "the same teaches in the same order make the same versions; default random"),
+    Setting("METRICS", "INKLING_METRICS", _metrics, "loopback",
+            "who may read GET /metrics (Prometheus): loopback (requests from this machine), "
+            "on (anyone) or off"),
     Setting("BENCH_ECHO", "INKLING_BENCH_ECHO", _flag, False,
             "1 adds the bare echo WebSocket /ws/echo used by benchmarks/roundtrip.py"),
 )

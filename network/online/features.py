@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -31,8 +29,7 @@ FEATURE_BATCH = 32
 CACHE_ENTRIES = 8
 """Feature arrays kept at once (held-out, anchors and their Gram matrix, per trunk)."""
 
-_cache_lock = threading.Lock()
-_feature_cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
+_feature_cache: dict[tuple[str, ...], np.ndarray] = {}
 
 
 def head_start(model: Sequential) -> int:
@@ -77,15 +74,22 @@ def trunk_features(model: Sequential, x: np.ndarray) -> np.ndarray:
 
 
 def cached(key: tuple[str, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
-    """Return the read-only array cached under key, computing it (outside the lock) on a miss."""
-    with _cache_lock:
-        if key in _feature_cache:
-            _feature_cache.move_to_end(key)
-            return _feature_cache[key]
+    """Return the read-only array cached under key, computing it on a miss; the oldest
+    entries go beyond CACHE_ENTRIES.
+
+    No lock (the engine knows nothing of the web layer's threads): every step is one
+    dict operation, atomic under the interpreter lock, and two threads that miss the
+    same key at once compute the same array twice, which costs time, never correctness.
+    """
+    value = _feature_cache.get(key)
+    if value is not None:
+        return value
     value = compute()
     value.setflags(write=False)
-    with _cache_lock:
-        _feature_cache[key] = value
-        while len(_feature_cache) > CACHE_ENTRIES:
-            _feature_cache.popitem(last=False)
+    _feature_cache[key] = value
+    while len(_feature_cache) > CACHE_ENTRIES:
+        try:
+            _feature_cache.pop(next(iter(_feature_cache)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread
+            break
     return value

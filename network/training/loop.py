@@ -64,6 +64,7 @@ class Recipe:
     styles: float = 0.0
     outliers: float = 0.0
     prefixes: float = 0.0
+    init: str | None = None  # a model file to start from (fine-tuning) instead of new weights
     augment_config: dict = field(default_factory=lambda: AugmentConfig().to_dict())
 
     def build(self, rng: np.random.Generator) -> Sequential:
@@ -139,7 +140,13 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
     log(f"drew the pools (re-drawn, styled, non-digits, unfinished) in "
         f"{time.perf_counter() - t0:.0f}s")
 
-    model = recipe.build(init_rng)
+    if recipe.init:
+        from ..nn.model import load_model
+
+        model = load_model(recipe.init)
+        model.metadata = {}
+    else:
+        model = recipe.build(init_rng)
     for layer in model.layers:                 # dropout draws from its own stream
         if hasattr(layer, "rng"):
             layer.rng = dropout_rng
@@ -202,13 +209,16 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
             styled_x, styled_y, _ = styled_images(val_size, augment_rng)
             calib_x.append(styled_x)
             calib_y.append(styled_y)
-        if recipe.prefixes > 0:  # and unfinished: "94% sure" must hold while drawing too
-            unfinished = prefix_images(pen_drawings(val_pixels, val_y, val_size, augment_rng),
-                                       augment_rng)
-            calib_x.append(unfinished[0])
-            calib_y.append(unfinished[1])
         model.temperature = fit_temperature(model.predict_logits(np.concatenate(calib_x)),
                                             np.concatenate(calib_y))
+    unfinished_temperature = None
+    if val_size and recipe.prefixes > 0:
+        # Ink with the pen still down is unfinished for certain: its own temperature,
+        # fitted on held-back digits cut part-way, keeps "94% sure" true while drawing.
+        unfinished = prefix_images(pen_drawings(val_pixels, val_y, val_size, augment_rng),
+                                   augment_rng)
+        unfinished_temperature = fit_temperature(model.predict_logits(unfinished[0]),
+                                                 unfinished[1])
     test_logits = model.predict_logits(test_x)
     metrics = evaluate_probabilities(softmax(test_logits / model.temperature), test_y)
     raw = evaluate_probabilities(softmax(test_logits), test_y)
@@ -217,6 +227,7 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
         "history": history,
         "metrics": {"test_accuracy": metrics["accuracy"], "test_ece": metrics["ece"],
                     "test_ece_uncalibrated": raw["ece"], "temperature": model.temperature},
+        "temperature_unfinished": unfinished_temperature,
         "training_seconds": round(time.perf_counter() - started_all, 1),
         "trained_on": "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0), first "
                       f"{n_fit} training images; temperature fitted on the last {val_size} "

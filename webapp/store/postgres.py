@@ -34,9 +34,10 @@ create it exactly once.
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from typing import Any
+
+from webapp.blocking import native_lock
 
 from . import StoreError
 from .sql import Dialect, SQLStore
@@ -135,7 +136,7 @@ class PostgresDialect(Dialect):
         self.params = {**DEFAULTS, **given}
         self.params["options"] = f"{SESSION} {given.get('options', '')}".strip()
         self._listener = None  # the follower's LISTEN connection
-        self._listening = threading.Lock()
+        self._listening = native_lock()
 
     def __repr__(self) -> str:
         return f"PostgresDialect({self.where})"

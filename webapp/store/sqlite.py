@@ -24,6 +24,10 @@ from .sql import Dialect, SQLStore
 DATABASE_NAME = "inkling.sqlite3"
 DEFAULT_BUSY_TIMEOUT = 60.0  # seconds; teaches queue behind each other, never fail fast
 PAGE_SIZE = 65536  # bytes; SQLite's largest
+WATCH_INTERVAL = 0.01
+"""Seconds between two looks at whether another worker committed (a cheap pragma)."""
+CHECKPOINT_EVERY = 1.0
+"""Seconds between two moves of the log into the database, off the teach path."""
 
 
 class SQLiteDialect(Dialect):
@@ -35,6 +39,8 @@ class SQLiteDialect(Dialect):
         self.path = path
         self.busy_timeout = busy_timeout
         self.max_bytes = max_bytes
+        self._watch: sqlite3.Connection | None = None  # the follower's (one thread's)
+        self._checkpoint_due = 0.0
 
     def connect(self):
         connection = sqlite3.connect(self.path, timeout=self.busy_timeout,
@@ -56,13 +62,29 @@ class SQLiteDialect(Dialect):
         connection.execute("BEGIN IMMEDIATE")
 
     def wait_for_change(self, timeout: float) -> None:
-        """Sleep (workers of one host poll), then move the log into the database."""
-        super().wait_for_change(timeout)
-        connection = sqlite3.connect(self.path, timeout=self.busy_timeout)
-        try:
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            connection.close()
+        """Wait until another connection commits (``PRAGMA data_version`` moves; checked
+        every WATCH_INTERVAL s on the follower's own connection) or ``timeout`` passes;
+        move the log into the database at most every CHECKPOINT_EVERY s."""
+        from webapp.blocking import native_sleep
+
+        if self._watch is None:
+            self._watch = sqlite3.connect(self.path, timeout=self.busy_timeout,
+                                          check_same_thread=False)
+        deadline = time.monotonic() + timeout
+        (start,) = self._watch.execute("PRAGMA data_version").fetchone()
+        while time.monotonic() < deadline:
+            native_sleep(WATCH_INTERVAL)
+            if self._watch.execute("PRAGMA data_version").fetchone()[0] != start:
+                break
+        if time.monotonic() >= self._checkpoint_due:
+            self._watch.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._checkpoint_due = time.monotonic() + CHECKPOINT_EVERY
+
+    def close(self) -> None:
+        """Close the follower's watching connection (the follower has stopped)."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
 
     def table_exists(self, connection, name: str) -> bool:
         return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
@@ -104,6 +126,10 @@ class SQLiteStore(SQLStore):
         """Open (creating the folder if needed) the store in an instance folder."""
         os.makedirs(folder, exist_ok=True)
         return cls(os.path.join(folder, DATABASE_NAME), **options)
+
+    def close(self) -> None:
+        super().close()
+        self.dialect.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r}, keep={self.keep})"
