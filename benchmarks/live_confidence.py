@@ -112,6 +112,9 @@ def settle(frames, digit: int, threshold: float) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = common.parser(__doc__)
     parser.add_argument("--model", default=str(pretrained.CNN))
+    parser.add_argument("--unfinished", default=None,
+                        help="the model that reads ink while the pen is down (default the "
+                             "shipped one, if any; 'none': the served model reads it too)")
     parser.add_argument("--data", default=str(MNIST_DIR))
     parser.add_argument("--mnist", type=int, default=400)
     parser.add_argument("--styled", type=int, default=300)
@@ -124,13 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     drawings = held_back(args.mnist, args.styled, rng, args.data)
     print(f"{len(drawings)} drawings ({sum(s == 'mnist' for *_, s in drawings)} MNIST test "
           f"digits traced, the rest styled), {args.points} points a frame; model "
-          f"{os.path.relpath(args.model)}")
+          f"{os.path.relpath(args.model)}, pen down: {args.unfinished or 'the shipped one'}")
 
     results: list = [None] * len(drawings)
     with tempfile.TemporaryDirectory(prefix="inkling-live-") as folder:
-        server = Gunicorn(os.path.join(folder, "instance"), workers=1,
-                          INKLING_INITIAL_MODEL=os.path.abspath(args.model),
-                          INKLING_RATE_LIMITS="off").wait_ready()
+        env = {"INKLING_INITIAL_MODEL": os.path.abspath(args.model),
+               "INKLING_RATE_LIMITS": "off"}
+        if args.unfinished is not None:
+            env["INKLING_UNFINISHED_MODEL"] = ("" if args.unfinished == "none"
+                                               else os.path.abspath(args.unfinished))
+        server = Gunicorn(os.path.join(folder, "instance"), workers=1, **env).wait_ready()
         try:
             url = f"ws://127.0.0.1:{server.port}/ws"
             cursor = iter(range(len(drawings)))
@@ -153,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
 
     threshold = pretrained.NOT_SURE_BELOW
-    print(f"\n{'stage':<24} {'predictions':>11} {'accuracy':>9} {'ECE':>7} "
-          f"{'>=90% sure and wrong':>21}")
+    print(f"\n{'stage':<24} {'predictions':>11} {'accuracy':>9} {'confidence':>11} "
+          f"{'ECE':>7} {'>=90% sure and wrong':>21}")
     for stage, name in enumerate(STAGES):
         probabilities, labels = [], []
         for frames, (_, digit, _) in zip(results, drawings, strict=True):
@@ -166,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         right = p.argmax(axis=1) == y
         confident_wrong = float(np.mean((p.max(axis=1) >= 0.9) & ~right))
         print(f"{name:<24} {len(y):>11} {100 * right.mean():8.1f}% "
+              f"{100 * p.max(axis=1).mean():10.1f}% "
               f"{100 * expected_calibration_error(p, y):6.2f}% {100 * confident_wrong:20.1f}%")
     settled = [settle(frames, digit, threshold)
                for frames, (_, digit, _) in zip(results, drawings, strict=True)]

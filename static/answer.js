@@ -11,7 +11,7 @@
  * behind) in amber beside its rival, and no digit at all ("?") when it is not sure.
  */
 
-import { CLOSE_CALL_RATIO, NOT_SURE_BELOW } from './config.js';
+import { CLOSE_CALL_RATIO, GROWING_SURE, NOT_SURE_BELOW } from './config.js';
 import { decodeBytes } from './paint.js';
 
 /** 'a 7', 'an 8': a digit with its article. */
@@ -31,14 +31,15 @@ export function runnerUp(probabilities, top) {
 
 /**
  * 'empty' | 'sure' | 'close' | 'unsure' for a prediction (null means no ink). Below the
- * not-sure threshold, or for several digits side by side ("12": prediction.several),
- * it is 'unsure': the network reads one digit. Above it, a runner-up with at least
+ * not-sure threshold (GROWING_SURE while the ink is still `growing`), or for several
+ * digits side by side ("12": prediction.several), it is 'unsure': the network reads one
+ * digit. Above it, a runner-up with at least
  * CLOSE_CALL_RATIO of the answer's probability makes it a 'close' call.
  */
-export function verdictState(prediction) {
+export function verdictState(prediction, growing = false) {
   if (!prediction || prediction.digit === null || prediction.digit === undefined) return 'empty';
   if (prediction.several === true) return 'unsure';
-  if (!(prediction.confidence >= NOT_SURE_BELOW)) return 'unsure';
+  if (!(prediction.confidence >= (growing ? Math.max(GROWING_SURE, NOT_SURE_BELOW) : NOT_SURE_BELOW))) return 'unsure';
   const rival = runnerUp(prediction.probabilities, prediction.digit);
   return rival && rival.p >= CLOSE_CALL_RATIO * prediction.confidence ? 'close' : 'sure';
 }
@@ -127,7 +128,7 @@ export class AnswerView {
    * an unsure answer asks for more ink instead of doubting that this is a digit.
    */
   show(prediction, { growing = false } = {}) {
-    const state = verdictState(prediction);
+    const state = verdictState(prediction, growing);
     if (state === 'empty') {
       this.showEmpty();
       return 0;

@@ -15,6 +15,11 @@ export function setNotSureBelow(value) {
 // drawing may not be a digit.
 export const STILL_DRAWING_MS = 1200;
 
+// While the ink is still growing, a digit is named only this sure (the unfinished-ink
+// model's confidence is calibrated on ink cut part-way: 64% sure of a 2 from the top
+// arc of a 3 is honest, and still a guess); below it the page says "Keep drawing…".
+export const GROWING_SURE = 0.8;
+
 // A close call: the runner-up has at least this share of the answer's probability
 // (51% against 43% is one; 70% against 25% is not). The page then shows both digits.
 export const CLOSE_CALL_RATIO = 0.5;

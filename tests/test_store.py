@@ -120,7 +120,8 @@ def test_seed_round_trip(where):
         images, labels = store.export_samples()
         assert images.shape == (0, 28, 28) and images.dtype == np.uint8 and labels.shape == (0,)
     with open_at(where) as again:  # opening again finds the schema current
-        assert again.migrated == (SCHEMA_VERSION, SCHEMA_VERSION) and again.load_version().weights == b"weights-one"
+        assert again.migrated == (SCHEMA_VERSION, SCHEMA_VERSION)
+        assert again.load_version().weights == b"weights-one"
 
 
 def test_sqlite_pragmas(tmp_path):

@@ -100,7 +100,13 @@ def test_a_writer_teaches_through_one_worker_and_predicts_through_the_other(make
         first = teacher.request({"type": "ink", "strokes": seven})
         wrong = next(d for d in range(10) if d != first["digit"])
         assert teacher.request({"type": "teach", "label": wrong})["type"] == "taught"
-        # whichever worker the reader is on, its predictions know within a second
+        # through the API, on whichever worker answers, the very next prediction knows
+        for _ in range(12):
+            status, body = http_post(server.url + "/api/predict",
+                                     {"strokes": seven, "writer": WRITER})
+            assert status == 200 and body["digit"] == wrong and body["personal"], body
+        # and the other worker's socket knows within moments (its follower looks every
+        # 10 ms for a commit)
         deadline = time.monotonic() + 5
         while reader.request({"type": "ink", "strokes": seven})["digit"] != wrong:
             assert time.monotonic() < deadline, "the writer's teach never reached the worker"

@@ -206,7 +206,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp import api, live
     from webapp.backpressure import meter_websockets
     from webapp.batching import Batcher
-    from webapp.hub import ModelHub
+    from webapp.hub import ModelHub, load_unfinished
     from webapp.limits import RateLimits
     from webapp.policy import Policy
     from webapp.store import open_store
@@ -225,6 +225,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     store = open_store(config, app.instance_path)
     try:
         hub = ModelHub(store, policy=policy, teach_queue=config["TEACH_QUEUE"],
+                       unfinished_model=load_unfinished(config["UNFINISHED_MODEL"]),
                        seed=config["SEED"],
                        initial_model=config["INITIAL_MODEL"])
     except BaseException:

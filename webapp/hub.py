@@ -172,6 +172,12 @@ def unfinished_temperature(model: Sequential) -> float:
     return float(model.metadata.get("temperature_unfinished") or model.temperature)
 
 
+def load_unfinished(path) -> Sequential | None:
+    """The model that reads ink while the pen is down (``pretrained.UNFINISHED``), or None
+    when there is none (the live model reads it then, at its unfinished temperature)."""
+    return load_model(path) if path is not None and os.path.exists(path) else None
+
+
 def describe_architecture(model: Sequential) -> str:
     """Return a short readable architecture, e.g. 'Conv2D 1->32 3x3 | ... | Dense 128->10'."""
     parts = []
@@ -206,7 +212,8 @@ class ModelHub:
     def __init__(self, store: Store, *, policy: Policy | None = None, seed: int | None = None,
                  follow_interval: float = 0.25, teach_queue: int = 16,
                  personal_capacity: int = 100, learner: OnlineLearner | None = None,
-                 initial_model: Sequential | str | os.PathLike | None = None) -> None:
+                 initial_model: Sequential | str | os.PathLike | None = None,
+                 unfinished_model: Sequential | None = None) -> None:
         if follow_interval <= 0 or teach_queue < 1:
             raise ValueError("follow_interval must be > 0 and teach_queue >= 1")
         self.store = store
@@ -218,6 +225,7 @@ class ModelHub:
         self.learner = learner if learner is not None else OnlineLearner.from_subset(
             rng=self.rng, not_sure_below=pretrained.NOT_SURE_BELOW)
         self.memories = Memories()
+        self.unfinished_model = unfinished_model  # reads ink while the pen is down
         self._anchor_cache: tuple[Sequential, np.ndarray, np.ndarray] | None = None
         self._news: list = []  # called when a newer version becomes live
         self.store_error: str | None = None  # why the follower cannot read the store, if so
@@ -316,19 +324,31 @@ class ModelHub:
     # -- predicting -----------------------------------------------------------------
     def predict_many(self, images, writers=None, unfinished=None) -> list[Prediction]:
         """Classify float32 (28, 28) images in one forward pass of the live model; where
-        ``writers`` names a writer with a personal head, their head answers; where
-        ``unfinished`` is true (the pen is down), the unfinished ink's temperature."""
+        ``writers`` names a writer with a personal head, their head answers.  Where
+        ``unfinished`` is true (the pen is down) the unfinished-ink model reads instead
+        (``pretrained.UNFINISHED``: trained for ink cut part-way; not taught online, so
+        no personal head), or without one the live model at its unfinished temperature."""
         live = self._live
-        model = live.model
-        t = np.full((len(images), 1), model.temperature)
-        if unfinished is not None:
-            t[np.asarray(unfinished, dtype=bool)] = unfinished_temperature(model)
-        h, shared = read(model, np.stack(images).astype(np.float32), 0, t)
+        x = np.stack(images).astype(np.float32)
+        n = len(x)
+        down = np.zeros(n, bool) if unfinished is None else np.asarray(unfinished, bool)
+        by_live = ~down if self.unfinished_model is not None else np.ones(n, bool)
+        t = np.where(down, unfinished_temperature(live.model), live.model.temperature)[:, None]
+        probabilities, hidden = np.empty((n, 10)), [None] * n
+        rows = np.flatnonzero(by_live)
+        if len(rows):
+            h, probabilities[rows] = read(live.model, x[rows], 0, t[rows])
+            for k, row in enumerate(rows):
+                hidden[row] = h[k]
+        rows = np.flatnonzero(~by_live)
+        if len(rows):
+            model = self.unfinished_model
+            probabilities[rows] = read(model, x[rows], 0, unfinished_temperature(model))[1]
         out = []
-        for i, p in enumerate(shared):
+        for i, p in enumerate(probabilities):
             head = self.memories.get(writers[i]) if writers and writers[i] else None
-            if head is not None:
-                p = head.probabilities(h[i:i + 1], p[None], float(t[i, 0]))[0]
+            if head is not None and hidden[i] is not None:
+                p = head.probabilities(hidden[i][None], p[None], float(t[i, 0]))[0]
             digit = int(p.argmax())
             out.append(Prediction(p, digit, float(p[digit]), live.version,
                                   head is not None and len(head) > 0))
@@ -341,7 +361,8 @@ class ModelHub:
 
     # -- writers ----------------------------------------------------------------------
     def prepare(self, writer: str) -> dict:
-        """Make sure this worker has the writer's head (loading it on the teacher if not:
+        """Make sure this worker has the writer's newest head (loading it on the teacher if
+        not:
         a new writer gets an empty one, so later changes are followed); return the
         writer's {"samples", "accuracy"}."""
         try:
@@ -351,9 +372,12 @@ class ModelHub:
 
     def _prepare(self, writer: str) -> dict:
         try:
-            if self.memories.get(writer) is None:
-                self.memories.load(writer, self._build_memory)
             state = self.store.writer_state(writer)
+            entry = self.memories.entry(writer)
+            # Read your own writes: a teach on another worker or host is committed (and
+            # acknowledged) before its follower here may have looked; the revision tells.
+            if entry is None or (state is not None and state.revision > entry[0]):
+                self.memories.load(writer, self._build_memory)
         except StoreError:  # the database is away: predictions go on without the head
             state = None
         if state is None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from network import pretrained
+
 
 def _flag(text: str) -> bool:
     """Parse on/off, true/false, yes/no, 1/0 (any case)."""
@@ -161,6 +163,11 @@ SETTINGS = (
     Setting("INITIAL_MODEL", "INKLING_INITIAL_MODEL", _optional_text, None,
             "model file (.npz) a new instance is seeded from; default the shipped "
             "network/pretrained/cnn.npz"),
+    Setting("UNFINISHED_MODEL", "INKLING_UNFINISHED_MODEL", _optional_text,
+            str(pretrained.UNFINISHED) if pretrained.UNFINISHED.exists() else None,
+            "model file (.npz) that reads ink while the pen is down (default the shipped "
+            "network/pretrained/cnn_unfinished.npz; empty: the live model reads it, at its "
+            "unfinished-ink temperature)"),
     Setting("TRUST", "INKLING_TRUST", _trust, None,
             "who teaches everyone's model directly: local (every teach is the owner's: a "
             "correction is learned at once, under the guard) or public (budgets and "
