@@ -24,7 +24,8 @@ and two figures for each:
    ``model``, p50/p99 over ``--fanout`` teaches, one at a time, each after a random
    pause of up to half a second (an idle socket looks for news of the model every
    0.5 s, webapp/live.py's WAKE: back-to-back teaches would all land at the same point
-   of that cycle and measure it, not the spread a person sees).
+   of that cycle and measure it, not the spread a person sees; since versions are pushed
+   to sockets, the pause only keeps the teaches apart).
 
 Loopback only, bounded by --seconds/--fanout and --timeout; stops by itself.  The
 machine is shared: compare the two set-ups of one run, not runs of different days.
