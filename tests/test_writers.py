@@ -4,6 +4,7 @@ fields, forget, the HTTP API's writer, bad ids; across gunicorn workers; through
 from __future__ import annotations
 
 import io
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -110,6 +111,51 @@ def test_a_writer_teaches_through_one_worker_and_predicts_through_the_other(make
         deadline = time.monotonic() + 5
         while reader.request({"type": "ink", "strokes": seven})["digit"] != wrong:
             assert time.monotonic() < deadline, "the writer's teach never reached the worker"
+    finally:
+        for ws in sockets:
+            ws.close()
+
+
+def test_one_writer_teaching_through_two_workers_at_once_loses_no_drawing(make_gunicorn):
+    """Each worker keeps the writer's drawings: a teach on one worker while the other
+    taught too is not lost from either (the head is rebuilt from the store when the
+    writer's revision moved under it)."""
+    server = make_gunicorn(workers=2, INKLING_TRUST="public")
+    sockets, by_worker = [], {}
+    while len(by_worker) < 2:
+        assert len(sockets) < 40, "every connection landed on the same worker"
+        ws = WSClient(server.ws_url + f"?writer={WRITER}")
+        ws.recv()
+        sockets.append(ws)
+        by_worker.setdefault(server.worker_of(ws.sock), ws)
+    one, two = by_worker.values()
+    lessons = {one: [(1, 7), (4, 9)], two: [(7, 1), (0, 6)]}  # (drawn, taught as)
+    errors = []
+
+    def teach_all(ws):
+        try:
+            for drawn, label in lessons[ws]:
+                ws.request({"type": "ink", "strokes": draw_digit(drawn)})
+                reply = ws.request({"type": "teach", "label": label})
+                assert reply["type"] == "taught", reply
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=teach_all, args=(ws,)) for ws in (one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        # every drawing, taught on either worker, reads as taught on both workers
+        for ws in (one, two):
+            for drawn, label in [*lessons[one], *lessons[two]]:
+                deadline = time.monotonic() + 5
+                reading = ws.request({"type": "ink", "strokes": draw_digit(drawn)})
+                while reading["digit"] != label:
+                    assert time.monotonic() < deadline, (drawn, label, "missing")
+                    reading = ws.request({"type": "ink", "strokes": draw_digit(drawn)})
     finally:
         for ws in sockets:
             ws.close()
