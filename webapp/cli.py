@@ -492,26 +492,6 @@ def _check_out_file(out: Path) -> None:
     raise CliError(f"--out {out}: the folder {folder} does not exist (create it first)")
 
 
-def _samples_with_status(store, writer: str | None, statuses: tuple[str, ...]):
-    """Images and labels of the drawings with these statuses (of one writer), in teach order.
-
-    The Store interface exports the accepted drawings, or a writer's; any other choice
-    of statuses is read here through the SQL store's own query helpers, which both
-    SQLite and PostgreSQL share.
-    """
-    from webapp.store import images_from_blobs
-
-    query = f"SELECT image, label FROM drawings WHERE status IN ({', '.join('?' * len(statuses))})"
-    params = list(statuses)
-    if writer is not None:
-        query += " AND writer = ?"
-        params.append(writer)
-    with store._read() as connection:
-        rows = store._q(connection, query + " ORDER BY id", params).fetchall()
-    return (images_from_blobs([image for image, _ in rows]),
-            np.array([label for _, label in rows], dtype=np.uint8))
-
-
 def _status_counts(store, writer: str | None) -> dict[str, int]:
     """How many drawings (of one writer) have each status."""
     if writer is None:
@@ -532,10 +512,9 @@ def cmd_export(args) -> int:
     default = EXPORT_DEFAULT if args.writer is None else EXPORT_WRITER_DEFAULT
     statuses = tuple(s for s in STATUSES if s in (args.status or default))
     with open_database(args) as store:
-        if statuses == default:  # what GET /api/samples.npz serves
-            images, labels = store.export_samples(args.writer)
-        else:
-            images, labels = _samples_with_status(store, args.writer, statuses)
+        # the default is what GET /api/samples.npz serves
+        images, labels = store.export_samples(
+            args.writer, None if statuses == default else statuses)
         counts = _status_counts(store, args.writer)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=images, labels=labels)

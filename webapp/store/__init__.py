@@ -263,9 +263,10 @@ class Store(abc.ABC):
 
     # -- the data set and the operator ------------------------------------------------
     @abc.abstractmethod
-    def export_samples(self, writer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Accepted drawings (or every drawing of one writer), in teach order:
-        uint8 (N,28,28), uint8 (N,)."""
+    def export_samples(self, writer: str | None = None,
+                       statuses: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Accepted drawings (or every drawing of one writer but quarantined ones), or
+        those with ``statuses`` (of one writer), in teach order: uint8 (N,28,28), (N,)."""
 
     @abc.abstractmethod
     def rebase(self, weights: bytes, metadata: dict[str, Any], heldout: float | None,

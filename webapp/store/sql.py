@@ -608,9 +608,17 @@ class SQLStore(Store):
         return deleted
 
     # -- the data set and the operator --------------------------------------------------
-    def export_samples(self, writer=None):
+    def export_samples(self, writer=None, statuses=None):
         with self._connection() as connection:
-            if writer is None:
+            if statuses is not None:
+                query = (f"SELECT image, label FROM drawings WHERE status IN "
+                         f"({', '.join('?' * len(statuses))})")
+                params = list(statuses)
+                if writer is not None:
+                    query += " AND writer = ?"
+                    params.append(writer)
+                rows = self._q(connection, query + " ORDER BY id", params).fetchall()
+            elif writer is None:
                 rows = self._q(connection, "SELECT image, label FROM drawings WHERE status = "
                                "'accepted' ORDER BY id").fetchall()
             else:
