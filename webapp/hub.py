@@ -362,8 +362,7 @@ class ModelHub:
     # -- writers ----------------------------------------------------------------------
     def prepare(self, writer: str) -> dict:
         """Make sure this worker has the writer's newest head (loading it on the teacher if
-        not:
-        a new writer gets an empty one, so later changes are followed); return the
+        not: a new writer gets an empty one, so later changes are followed); return the
         writer's {"samples", "accuracy"}."""
         try:
             return self._on_teacher(self._prepare, writer)
@@ -429,10 +428,7 @@ class ModelHub:
 
         Trusted input: ``request`` was made from checked values (``webapp.protocol``).
         """
-        with self._count:
-            if self.teaches_waiting >= self.teach_queue:
-                raise Busy("too many teaches are waiting on this server")
-            self.teaches_waiting += 1
+        self._enter_queue("teaches")
         ticket = _Ticket()
         try:
             future = self._teacher.submit(self._teach_ticket, request, ticket)
@@ -452,10 +448,7 @@ class ModelHub:
     def _on_teacher(self, job, *args):
         """Run a job that is not a teach on the teacher (one at a time with teaches, on
         its native thread), counted in the same queue, waiting at most TEACH_WAIT."""
-        with self._count:
-            if self.teaches_waiting >= self.teach_queue:
-                raise Busy("too many jobs are waiting on this server")
-            self.teaches_waiting += 1
+        self._enter_queue("jobs")
         try:
             future = self._teacher.submit(job, *args)
         except BaseException:
@@ -466,6 +459,13 @@ class ModelHub:
             return future.result(timeout=TEACH_WAIT)
         except TimeoutError:
             raise Unavailable(f"the server took more than {TEACH_WAIT:.0f} s") from None
+
+    def _enter_queue(self, what: str) -> None:
+        """Count one more job for the teacher, or raise Busy when ``teach_queue`` wait."""
+        with self._count:
+            if self.teaches_waiting >= self.teach_queue:
+                raise Busy(f"too many {what} are waiting on this server")
+            self.teaches_waiting += 1
 
     def _left_queue(self, _future) -> None:
         with self._count:
