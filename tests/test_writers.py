@@ -83,12 +83,9 @@ def test_forget_needs_a_writer(live_server, ws_connect):
     assert reply["type"] == "error" and reply["code"] == "bad_message"
 
 
-@pytest.mark.gunicorn
-@pytest.mark.slow
-def test_a_writer_teaches_through_one_worker_and_predicts_through_the_other(make_gunicorn):
-    server = make_gunicorn(workers=2, INKLING_AGREE_SOURCES="3")
-    seven = draw_digit(7)
-    # Connections land on either worker: open them until two workers each serve one.
+def writer_on_two_workers(server):
+    """(every socket opened, {worker pid: a socket}): WRITER's connections land on either
+    worker, so they are opened until two workers each serve one."""
     sockets, by_worker = [], {}
     while len(by_worker) < 2:
         assert len(sockets) < 40, "every connection landed on the same worker"
@@ -96,6 +93,15 @@ def test_a_writer_teaches_through_one_worker_and_predicts_through_the_other(make
         ws.recv()
         sockets.append(ws)
         by_worker.setdefault(server.worker_of(ws.sock), ws)
+    return sockets, by_worker
+
+
+@pytest.mark.gunicorn
+@pytest.mark.slow
+def test_a_writer_teaches_through_one_worker_and_predicts_through_the_other(make_gunicorn):
+    server = make_gunicorn(workers=2, INKLING_AGREE_SOURCES="3")
+    seven = draw_digit(7)
+    sockets, by_worker = writer_on_two_workers(server)
     try:
         teacher, reader = by_worker.values()
         first = teacher.request({"type": "ink", "strokes": seven})
@@ -121,13 +127,7 @@ def test_one_writer_teaching_through_two_workers_at_once_loses_no_drawing(make_g
     taught too is not lost from either (the head is rebuilt from the store when the
     writer's revision moved under it)."""
     server = make_gunicorn(workers=2, INKLING_TRUST="public")
-    sockets, by_worker = [], {}
-    while len(by_worker) < 2:
-        assert len(sockets) < 40, "every connection landed on the same worker"
-        ws = WSClient(server.ws_url + f"?writer={WRITER}")
-        ws.recv()
-        sockets.append(ws)
-        by_worker.setdefault(server.worker_of(ws.sock), ws)
+    sockets, by_worker = writer_on_two_workers(server)
     one, two = by_worker.values()
     lessons = {one: [(1, 7), (4, 9)], two: [(7, 1), (0, 6)]}  # (drawn, taught as)
     errors = []

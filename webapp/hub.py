@@ -428,15 +428,9 @@ class ModelHub:
 
         Trusted input: ``request`` was made from checked values (``webapp.protocol``).
         """
-        self._enter_queue("teaches")
         ticket = _Ticket()
-        try:
-            future = self._teacher.submit(self._teach_ticket, request, ticket)
-        except BaseException:
-            self._teach_finished(None)
-            raise
-        # Counted until it has really finished, however long its connection waits.
-        future.add_done_callback(self._teach_finished)
+        future = self._submit("teaches", self._teach_finished, self._teach_ticket, request,
+                              ticket)
         try:
             return future.result(timeout=TEACH_WAIT)
         except TimeoutError:  # the person hears what happened instead of waiting on
@@ -448,24 +442,27 @@ class ModelHub:
     def _on_teacher(self, job, *args):
         """Run a job that is not a teach on the teacher (one at a time with teaches, on
         its native thread), counted in the same queue, waiting at most TEACH_WAIT."""
-        self._enter_queue("jobs")
-        try:
-            future = self._teacher.submit(job, *args)
-        except BaseException:
-            self._left_queue(None)
-            raise
-        future.add_done_callback(self._left_queue)
+        future = self._submit("jobs", self._left_queue, job, *args)
         try:
             return future.result(timeout=TEACH_WAIT)
         except TimeoutError:
             raise Unavailable(f"the server took more than {TEACH_WAIT:.0f} s") from None
 
-    def _enter_queue(self, what: str) -> None:
-        """Count one more job for the teacher, or raise Busy when ``teach_queue`` wait."""
+    def _submit(self, what: str, finished, job, *args):
+        """Count a job into the teacher's queue (Busy when ``teach_queue`` wait) and hand
+        it over; ``finished(future)`` counts it out when it has really finished, however
+        long its caller waits."""
         with self._count:
             if self.teaches_waiting >= self.teach_queue:
                 raise Busy(f"too many {what} are waiting on this server")
             self.teaches_waiting += 1
+        try:
+            future = self._teacher.submit(job, *args)
+        except BaseException:
+            finished(None)
+            raise
+        future.add_done_callback(finished)
+        return future
 
     def _left_queue(self, _future) -> None:
         with self._count:

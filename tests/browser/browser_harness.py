@@ -34,6 +34,11 @@ def state(page, name):
     return page.evaluate(f"() => window.__inkling.{name}")
 
 CHROMIUM = "/usr/bin/chromium"
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+"""The screens the page is tested on: a phone upright and on its side, a desktop."""
 """Debian's Chromium; Playwright's own browser downloads are never used."""
 
 CHROMIUM_ARGS = [

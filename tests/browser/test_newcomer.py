@@ -16,6 +16,8 @@ import re
 
 import pytest
 from browser_harness import (
+    DESKTOP,
+    PHONE,
     expect,
     mouse_digit,
     mouse_stroke,
@@ -31,8 +33,6 @@ from browser_harness import (
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 SCREENS = pytest.mark.parametrize("screen", [PHONE, DESKTOP],
                                   ids=["phone-390x844", "desktop-1280x800"])
 

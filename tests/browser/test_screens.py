@@ -17,7 +17,10 @@ import re
 
 import pytest
 from browser_harness import (
+    DESKTOP,
     DIGITS,
+    LANDSCAPE,
+    PHONE,
     expect,
     mouse_digit,
     open_page,
@@ -31,9 +34,6 @@ from browser_harness import (
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-LANDSCAPE = {"viewport": {"width": 844, "height": 390}, "is_mobile": True, "has_touch": True}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 SCREENS = pytest.mark.parametrize(
     "screen", [PHONE, LANDSCAPE, DESKTOP],
     ids=["phone-390x844", "landscape-844x390", "desktop-1280x800"],
