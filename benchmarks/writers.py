@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         hub = ModelHub.from_instance(folder, initial_model=load_model(args.model),
                                      seed=args.seed).start()
         try:
-            hub._teacher.submit(lambda: None).result()  # the warm-up, queued first
+            hub.teacher.submit(lambda: None).result()  # the warm-up, queued first
             heldout_before = hub.info()["accuracy"]["heldout"]
             # the non-digits personal heads never replay (they replay one in NONDIGIT_EVERY)
             nondigits = np.delete(load_subset().nondigit_x,

@@ -694,4 +694,4 @@ def test_rebase_adopts_a_new_model_with_the_instances_drawings_replayed(tmp_path
         assert hub.version == before + 1
         outcome = hub.teach(request(1, 1, "owner"))
         assert outcome.status in ("accepted", "refused")
-        assert outcome.model_version in (before + 1, before + 2)
+        assert outcome.version in (before + 1, before + 2)

@@ -7,7 +7,6 @@ synthetic.  One test uses the shipped model and the MNIST subset when present.
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 import textwrap
@@ -25,10 +24,11 @@ from network.nn.optim import Adam
 from network.online.guard import Limits
 from network.online.learner import OnlineLearner
 from network.training.mnist import Subset, load_subset
-from webapp.hub import Busy, ModelHub, Prediction
+from webapp.hub import ModelHub, Prediction
 from webapp.policy import Policy
 from webapp.store import TeachRequest, Unavailable
 from webapp.store.sqlite import SQLiteStore
+from webapp.teacher import Busy
 
 STROKES = [[[0.0, 0.0], [3.0, 4.0]]]
 
@@ -116,7 +116,7 @@ def test_first_start_seeds_once(tmp_path, trained):
         assert info["architecture"].startswith("Conv2D 1->4 3x3")
         assert info["temperature"] == trained.temperature and info["created"] > 0
         outcome = teach(first, bar(3, 1), 3)
-        assert outcome.model_version == 2
+        assert outcome.version == 2
     assert (folder / "inkling.sqlite3").is_file()
     # a second start (another worker, a restart) finds the store and does not seed again
     with open_hub(folder, tiny_cnn(np.random.default_rng(9))) as second:
@@ -141,7 +141,7 @@ def test_predict(hub, trained):
 def test_teach_commits_a_new_version(hub, tmp_path):
     outcome = teach(hub, bar(5, 3), 5)
     assert outcome.accepted and outcome.reason is None
-    assert (outcome.label, outcome.predicted, outcome.model_version) == (5, 5, 2)
+    assert (outcome.label, outcome.predicted, outcome.version) == (5, 5, 2)
     assert outcome.samples == 1 and outcome.accuracy["taught"] == 1.0
     assert 0.9 <= outcome.accuracy["heldout"] <= 1.0
     assert hub.version == 2 and hub.predict(to_float(bar(5, 4))).model_version == 2
@@ -153,14 +153,6 @@ def test_teach_commits_a_new_version(hub, tmp_path):
     images, labels = hub.store.export_samples()
     np.testing.assert_array_equal(images[0], bar(5, 3))
     assert labels.tolist() == [5]
-
-
-def test_samples_npz(hub):
-    for i, label in enumerate([2, 8, 2]):
-        teach(hub, bar(label, 10 + i), label)
-    with np.load(io.BytesIO(hub.samples_npz())) as data:
-        assert data["images"].shape == (3, 28, 28) and data["images"].dtype == np.uint8
-        assert data["labels"].tolist() == [2, 8, 2] and data["labels"].dtype == np.uint8
 
 
 def test_guard_rolls_back_poisoning_and_honest_teaching_still_works(tmp_path, trained):
@@ -183,7 +175,7 @@ def test_guard_rolls_back_poisoning_and_honest_teaching_still_works(tmp_path, tr
         # a rejected teach leaves the version alone and is not in the user's data set
         assert hub.store.export_samples()[0].shape[0] == counts["accepted"]
         honest = teach(hub, bar(4, 999), 4)
-        assert honest.accepted and honest.model_version == hub.version
+        assert honest.accepted and honest.version == hub.version
 
     # the same poisoning without a guard really does damage: the guard is what saved us
     learner = make_learner(lr=2.0, steps=3, new_share=0.6)
@@ -227,7 +219,7 @@ def test_a_worker_catches_up_before_teaching(tmp_path, trained):
         teach(a, bar(1, 1), 1)
         assert (a.version, b.version) == (2, 1)  # b has not looked yet (no watcher started)
         outcome = teach(b, bar(2, 2), 2)
-        assert outcome.model_version == 3 and b.version == 3
+        assert outcome.version == 3 and b.version == 3
         assert b.store.version_info(3).parent == 2  # learned on a's version, nothing lost
         assert b.sync() is False
         assert a.sync() is True and a.version == 3
@@ -339,11 +331,11 @@ def test_close_is_prompt_and_idempotent(tmp_path, trained):
 def test_a_full_teach_queue_refuses_at_once(tmp_path, trained):
     release = threading.Event()
     with open_hub(tmp_path / "instance", trained, teach_queue=1) as hub:
-        hub._teacher.submit(release.wait)  # the teacher is busy
+        hub.teacher.submit(release.wait)  # the teacher is busy
         waiting = threading.Thread(target=teach, args=(hub, bar(1, 1), 1))
         waiting.start()
         deadline = time.monotonic() + 10
-        while hub.teaches_waiting != 1:  # the first teach holds the one place in the queue
+        while hub.teacher.waiting != 1:  # the first teach holds the one place in the queue
             assert time.monotonic() < deadline
             time.sleep(0.001)
         with pytest.raises(Busy):
@@ -381,7 +373,7 @@ def test_shipped_model_seeds_and_learns(tmp_path):
         zero = np.zeros((28, 28), np.uint8)
         zero[6:22, 9:11] = zero[6:22, 17:19] = zero[6:8, 9:19] = zero[20:22, 9:19] = 255
         outcome = teach(hub, zero, 0)
-        assert outcome.accepted and outcome.model_version == 2
+        assert outcome.accepted and outcome.version == 2
         assert outcome.accuracy["heldout"] >= info["accuracy"]["heldout"] - 0.005
 
 
@@ -393,12 +385,12 @@ def test_a_teach_resent_with_its_id_is_answered_and_not_taught_again(hub):
     request = TeachRequest(STROKES, drawing, 8, writer="writer-idem", teach_id="teach-0001")
     first = hub.teach(request)
     again = hub.teach(request)
-    assert first.status == again.status and first.model_version == again.model_version
+    assert first.status == again.status and first.version == again.version
     assert (again.label, again.predicted, again.samples) == (first.label, first.predicted,
                                                             first.samples)
     assert again.after == first.after  # what the writer's predictions say of it, still
     assert len(hub.store.drawings(writer="writer-idem")) == 1
-    assert hub.version == first.model_version  # no second version either
+    assert hub.version == first.version  # no second version either
     # the same id from another writer is another teach; a new id is a new teach
     hub.teach(TeachRequest(STROKES, drawing, 8, writer="writer-other", teach_id="teach-0001"))
     hub.teach(TeachRequest(STROKES, drawing, 8, writer="writer-idem", teach_id="teach-0002"))
@@ -410,7 +402,7 @@ def test_a_teach_that_waited_too_long_is_withdrawn_or_reported_as_still_saving(
         tmp_path, trained, monkeypatch):
     """A teach still queued when its wait ends is withdrawn (not saved, and never saved
     later); one already being saved is reported as still saving, never as not saved."""
-    import webapp.hub as hub_module
+    import webapp.teacher as teacher_module
 
     with open_hub(tmp_path / "instance", trained) as hub:
         gate, inside = threading.Event(), threading.Event()
@@ -422,7 +414,7 @@ def test_a_teach_that_waited_too_long_is_withdrawn_or_reported_as_still_saving(
             return real_teach(request)
 
         monkeypatch.setattr(hub, "_teach", slow_teach)
-        monkeypatch.setattr(hub_module, "TEACH_WAIT", 0.2)
+        monkeypatch.setattr(teacher_module, "TEACH_WAIT", 0.2)
         results = {}
 
         def teach_as(name, label):
@@ -436,14 +428,14 @@ def test_a_teach_that_waited_too_long_is_withdrawn_or_reported_as_still_saving(
         assert inside.wait(30)  # the first teach is being saved ...
         teach_as("queued", 5)  # ... so this one waits behind it, and gives up
         running.join(30)
-        assert isinstance(results["running"], hub_module.StillSaving)
+        assert isinstance(results["running"], teacher_module.StillSaving)
         assert isinstance(results["queued"], Unavailable)
         assert "not saved" in str(results["queued"])
         gate.set()  # the first teach now commits; the withdrawn one must never run
-        hub._teacher.submit(lambda: None).result(timeout=30)
+        hub.teacher.submit(lambda: None).result(timeout=30)
         writers = {d["writer"] for d in hub.store.drawings()}
         assert "writer-running-x" in writers and "writer-queued-x" not in writers
-        assert hub.teaches_waiting == 0
+        assert hub.teacher.waiting == 0
 
 
 def test_a_write_error_stays_until_a_write_succeeds(hub, monkeypatch):
@@ -454,8 +446,8 @@ def test_a_write_error_stays_until_a_write_succeeds(hub, monkeypatch):
 
     monkeypatch.setattr(hub.store, "probe_write", fails)
     for _ in range(3):
-        hub._follow_once()
+        hub.follower.follow_once()
         assert hub.health() and "database is locked" in hub.health()
     monkeypatch.undo()
-    hub._follow_once()  # the probe write commits: healthy again
+    hub.follower.follow_once()  # the probe write commits: healthy again
     assert hub.write_error is None and hub.health() is None

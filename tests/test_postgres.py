@@ -19,7 +19,7 @@ from support.postgres import running_cluster
 
 from webapp.store import StoreError, TeachDecision, TeachRequest, Unavailable, open_store
 from webapp.store.postgres import PostgresStore, placeholders
-from webapp.store.sql import SCHEMA_VERSION
+from webapp.store.schema import SCHEMA_VERSION
 
 IMAGE = np.zeros((28, 28), np.uint8)
 
@@ -104,7 +104,7 @@ def test_open_store_picks_postgres_for_a_postgresql_url(postgres_url, tmp_path):
 
 def test_weights_are_stored_out_of_line_uncompressed(postgres_url):
     # compressing float32 weights took most of a teach's INSERT for nothing
-    with PostgresStore(postgres_url) as store, store._connection() as connection:
+    with PostgresStore(postgres_url) as store, store.connections.borrow() as connection:
         (storage,) = connection.execute(
             "SELECT attstorage FROM pg_attribute WHERE attrelid = 'versions'::regclass "
             "AND attname = 'weights'").fetchone()

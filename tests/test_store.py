@@ -29,8 +29,9 @@ from webapp.store import (
     TeachTransaction,
     Unavailable,
 )
-from webapp.store.sql import SCHEMA_VERSION, _Transaction
+from webapp.store.schema import SCHEMA_VERSION
 from webapp.store.sqlite import SQLiteStore
+from webapp.store.teaching import SQLTeaching
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -138,7 +139,7 @@ def test_large_columns_come_last(sqlite_store):
     store = sqlite_store
     # SQLite reads a row's columns in order: a small column stored after a large blob
     # is reached only by walking the blob's overflow pages (best_heldout took 7 ms).
-    with store._connection() as connection:
+    with store.connections.borrow() as connection:
         for table, last in (("versions", "weights"), ("drawings", "strokes")):
             columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
             assert columns[-1] == last
@@ -317,7 +318,7 @@ def test_budgets_refill_and_report_the_one_spent(store):
     seen = []
 
     def spend(txn):
-        seen.append(txn.can_spend(budgets))
+        seen.append(txn.spent_budget(budgets))
         count = int(txn.weights().decode())
         return TeachDecision("accepted", 1, 1, heldout=0.9, weights=str(count + 1).encode(),
                              spend=tuple(b.key for b in budgets))
@@ -395,9 +396,9 @@ def _instructions(store: SQLiteStore, k: int) -> int:
         steps += 1
         return 0
 
-    with store._connection() as connection:
+    with store.connections.borrow() as connection:
         connection.execute("BEGIN")
-        transaction = _Transaction(store, connection, store.version_info(), None)
+        transaction = SQLTeaching(store, connection, request())
         connection.set_progress_handler(tick, 1)
         try:
             transaction.replay(k, np.random.default_rng(3))

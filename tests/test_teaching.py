@@ -14,7 +14,7 @@ from network.nn.optim import Adam
 from network.online.features import head_start, trunk_features
 from network.online.guard import Checks, Limits, verdict
 from network.online.personal import PersonalHead, hidden_features
-from webapp.hub import read
+from network.online.reading import read
 from webapp.policy import Policy
 
 
@@ -39,7 +39,7 @@ def test_a_writers_teach_changes_their_answer_at_once_and_nobody_elses(tmp_path,
         assert hub.predict(to_float(drawing)).digit == 3
         outcome = teach(hub, drawing, 8, writer="writer-one", source="10.0.0.0/24")
         assert outcome.status == "pending" and "waits" in outcome.reason
-        assert outcome.writer == {"samples": 1, "accuracy": 0.0}
+        assert (outcome.writer.samples, outcome.writer.accuracy) == (1, 0.0)
         assert outcome.after["digit"] == 8  # the writer's own answer changed at once
         assert hub.version == 1  # the shared model did not
         mine = hub.predict(to_float(drawing), "writer-one")
@@ -97,7 +97,7 @@ def test_budgets_stop_one_writer_and_one_address_but_not_their_adaptation(tmp_pa
                           source="10.0.0.0/24") for d in range(5)]
         assert [o.status for o in outcomes] == ["accepted"] * 3 + ["refused"] * 2
         assert "learned all it takes from this writer" in outcomes[-1].reason
-        assert outcomes[-1].writer["samples"] == 5  # the writer's memory took all five
+        assert outcomes[-1].writer.samples == 5  # the writer's memory took all five
         # another writer at the same address finds the address's budget spent
         other = teach(hub, bar(1, 90), 1, writer="other-writer", address="10.0.0.7",
                       source="10.0.0.0/24")

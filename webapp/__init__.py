@@ -117,7 +117,7 @@ class Runtime:
         loop's under gevent)."""
         def watch():
             while not self.closed:
-                metrics.FOLLOWER_LAG.set(self.hub.lag)
+                metrics.FOLLOWER_LAG.set(self.hub.follower.lag)
                 metrics.model_news(self.hub)
                 time.sleep(METRICS_EVERY)
 
@@ -203,10 +203,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from network import pretrained
     from network.nn.model import load_model
+    from network.online.reading import load_unfinished
     from webapp import api, live
     from webapp.backpressure import meter_websockets
     from webapp.batching import Batcher
-    from webapp.hub import ModelHub, load_unfinished
+    from webapp.hub import ModelHub
     from webapp.limits import RateLimits
     from webapp.policy import Policy
     from webapp.store import open_store

@@ -15,9 +15,11 @@ run code.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 
+import numpy as np
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from wsproto.utilities import RemoteProtocolError
@@ -27,9 +29,9 @@ from network.ink.render import render
 from webapp import get_hub, get_runtime
 from webapp import metrics as metrics_module
 from webapp.answers import explained_fields, prediction_fields
-from webapp.hub import Busy
 from webapp.protocol import Limits, ProtocolError, parse_predict_body, parse_writer
 from webapp.store import Unavailable
+from webapp.teacher import Busy
 
 bp = Blueprint("api", __name__)
 
@@ -197,8 +199,12 @@ def samples():
     writer = request.args.get("writer")
     if writer is not None:
         writer = parse_writer(writer)
+    hub = get_hub()
+    images, labels = hub.teacher.run(hub.store.export_samples, writer)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images, labels=labels)
     return Response(
-        get_hub().samples_npz(writer),
+        buffer.getvalue(),
         mimetype="application/octet-stream",
         headers={"Content-Disposition": 'attachment; filename="inkling-samples.npz"'},
     )

@@ -461,7 +461,7 @@ def approve(args) -> int:
             figure = "" if heldout is None else f", held-out {100 * heldout:.2f}%"
             if outcome.accepted:
                 print(f"drawing {drawing_id} ({article(outcome.label)} {outcome.label}): "
-                      f"learned, version {outcome.model_version}{figure}")
+                      f"learned, version {outcome.version}{figure}")
             else:
                 print(f"drawing {drawing_id} ({article(outcome.label)} {outcome.label}): "
                       f"{outcome.status}: {outcome.reason}")

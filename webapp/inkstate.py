@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from network.ink.render import render
 from webapp.protocol import Clear, End, Ink, Limits, ProtocolError, Stroke, Undo
 
 
@@ -21,12 +22,23 @@ class InkState:
         self.strokes: list[np.ndarray] = []
         self.open = False
         self.points = 0
+        self._image: np.ndarray | None = None  # the strokes rendered, until they change
 
     def __repr__(self) -> str:
         return f"InkState(strokes={len(self.strokes)}, points={self.points}, open={self.open})"
 
+    def image(self) -> np.ndarray:
+        """The ink rendered as the network sees it, float32 (28, 28): rendered once per
+        change of the strokes (a prediction and a teach of the same ink share it)."""
+        if self._image is None:
+            self._image = render(self.strokes)
+            self._image.setflags(write=False)  # shared: nobody may change it
+        return self._image
+
     def apply(self, message) -> None:
         """Apply one ink message, or raise ProtocolError(too_large) and change nothing."""
+        if not isinstance(message, End):
+            self._image = None
         limits = self.limits
         if isinstance(message, Stroke):
             if self.points + len(message.points) > limits.max_points_per_drawing:

@@ -30,14 +30,12 @@ from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
 from network.ink.pixels import to_uint8
-from network.ink.render import render
 from network.pretrained import NOT_SURE_BELOW
 from webapp import get_runtime, metrics
 from webapp.answers import explained_fields, prediction_fields
 from webapp.backpressure import ENVIRON_KEY
 from webapp.blocking import loop_lock
 from webapp.handshake import handshake_token, json_error, origin_allowed, tokens_match
-from webapp.hub import Busy, StillSaving
 from webapp.inkstate import InkState
 from webapp.protocol import (
     INK_MESSAGES,
@@ -49,6 +47,7 @@ from webapp.protocol import (
     parse_writer,
 )
 from webapp.store import TeachRequest, Unavailable
+from webapp.teacher import Busy, StillSaving
 from webapp.trust import connection_trust, teach_terms, teach_trust
 
 PROTOCOL = 1
@@ -190,7 +189,7 @@ class Session:
         started = time.perf_counter()
         try:
             message = {"type": "prediction", "seq": seq,
-                       **answer(self.runtime, render(self.ink.strokes), self.writer,
+                       **answer(self.runtime, self.ink.image(), self.writer,
                                 self.ink.strokes, self.ink.open)}
         except Unavailable as error:  # the inside view took too long: say so, go on
             message = ProtocolError("unavailable", f"The server cannot answer now ({error}); "
@@ -225,7 +224,7 @@ class Session:
             raise ProtocolError("rate_limited", "Too many teaches; wait a moment and try again.",
                                 seq)
         strokes = list(self.ink.strokes)
-        request = TeachRequest(strokes, to_uint8(render(strokes)), message.label, self.writer,
+        request = TeachRequest(strokes, to_uint8(self.ink.image()), message.label, self.writer,
                                self.address, self.runtime.source(self.address),
                                teach_trust(self.trust, self.teach_token is not None),
                                message.teach_id)
@@ -249,19 +248,20 @@ class Session:
                                 "please try again.", seq) from None
         finally:
             self.teaching = False
-        self.known_version = max(self.known_version, outcome.model_version)
+        self.known_version = max(self.known_version, outcome.version)
         if outcome.status == "refused" and outcome.reason and "aside" in outcome.reason:
             metrics.GUARD_REFUSALS.labels(metrics.guard_check(outcome.reason)).inc()
         if not outcome.accepted and self.writer is None:
             raise ProtocolError("rejected", outcome.reason or "The teach was not accepted.", seq,
                                 label=outcome.label, predicted=outcome.predicted,
-                                model_version=outcome.model_version)
+                                model_version=outcome.version)
         taught = {"type": "taught", "seq": seq, "label": outcome.label,
-                  "predicted": outcome.predicted, "model_version": outcome.model_version,
+                  "predicted": outcome.predicted, "model_version": outcome.version,
                   "accuracy": outcome.accuracy, "samples": outcome.samples,
                   "after": outcome.after}
         if self.writer is not None:
-            taught["writer"] = outcome.writer
+            taught["writer"] = {"samples": outcome.writer.samples,
+                                "accuracy": outcome.writer.accuracy}
             taught["shared"] = {"status": outcome.status, "reason": outcome.reason}
         return taught
 

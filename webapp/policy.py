@@ -42,7 +42,7 @@ from network.nn.model import Sequential
 from network.online.guard import Checks, Limits, verdict
 from network.online.learner import OnlineLearner
 
-from .store import Budget, TeachDecision, TeachRequest, TeachTransaction
+from .store import Budget, TeachDecision, TeachTransaction
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,18 @@ def belief(predicted: int, label: int, confidence: float, policy: Policy) -> str
 
 
 def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator,
-                txn: TeachTransaction, model: Sequential, request: TeachRequest,
+                txn: TeachTransaction, model: Sequential, features: np.ndarray,
                 shared: np.ndarray, predicted: int,
                 seen: int) -> tuple[TeachDecision, Sequential | None]:
-    """Budgets, agreement, learning and the guard for one teach inside its transaction.
+    """Budgets, agreement, learning and the guard for ``txn.request`` inside its
+    transaction.
 
-    ``shared`` (10,) is the shared model's answer for the drawing, ``predicted`` its
-    digit and ``seen`` the digit the writer's own predictions showed.  Returns the
-    decision and the new model (None unless accepted).
+    ``features`` (D,) are the drawing's trunk features under ``model``, ``shared`` (10,)
+    the shared model's answer for it, ``predicted`` its digit and ``seen`` the digit the
+    writer's own predictions showed.  Returns the decision and the new model (None
+    unless accepted).
     """
+    request = txn.request
     label = request.label
     budgets = []
     if policy.budgets and request.trust == "token":
@@ -115,7 +118,7 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
             budgets.append(Budget(f"prefix:{request.source}", policy.prefix_per_hour,
                                   policy.prefix_burst))
     if budgets:
-        spent = txn.can_spend(budgets)
+        spent = txn.spent_budget(budgets)
         if spent is not None:
             who = {"writer": "writer", "address": "address", "prefix": "network",
                    "token": "teach token"}[spent.key.split(":")[0]]
@@ -141,7 +144,7 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
                 f"Everyone's model {belief(predicted, label, confidence, policy)}, so it "
                 f"waits until people elsewhere teach such drawings as {label}s too."), None
     replay_x, replay_y = txn.replay(learner.taught, rng)
-    result = learner.teach(model, request.pixels, label, replay_x, replay_y)
+    result = learner.teach(model, request.pixels, label, replay_x, replay_y, features)
     base = Checks.from_json(txn.base.checks) or learner.checks(model)
     reason = verdict(label, result.checks, base, txn.best_heldout(),
                      Checks.from_json(txn.reference), policy.limits)

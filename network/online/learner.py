@@ -57,6 +57,7 @@ from .features import (
     trunk_fingerprint,
 )
 from .guard import Checks, measure
+from .personal import NONDIGIT_EVERY, hidden_features, pick_anchors
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class OnlineLearner:
         self._check_key = data_fingerprint(self.check_x)
         self._anchor_key = data_fingerprint(self.anchor_x)
         self._hidden_cache: list[tuple[Sequential, np.ndarray, int]] = []
+        self._personal_cache: tuple[Sequential, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_subset(cls, subset: Subset | None = None, *, rng: np.random.Generator,
@@ -168,6 +170,22 @@ class OnlineLearner:
         self.check_features(model, trunk_key)
         if self.anchors:
             self.check_anchor_gram(model, trunk_key)
+
+    def personal_anchors(self, model: Sequential) -> tuple[np.ndarray, np.ndarray]:
+        """What a writer's personal head replays besides their drawings: fixed anchor
+        digits and non-digits (label -1), as hidden features (m, H) under ``model`` and
+        labels (m,).  The last model's are kept (the teacher and the follower may both
+        ask: each computes the same, and the tuple is swapped in whole)."""
+        known = self._personal_cache
+        if known is not None and known[0] is model:
+            return known[1], known[2]
+        picks = pick_anchors(self.anchor_y)
+        nondigits = self.check_x[self.segments["nondigits"]][::NONDIGIT_EVERY]
+        trunk = np.concatenate([self.anchor_features(model)[picks],
+                                self.features(model, nondigits)])
+        labels = np.concatenate([self.anchor_y[picks], np.full(len(nondigits), -1)])
+        self._personal_cache = (model, hidden_features(model, trunk), labels)
+        return self._personal_cache[1], labels
 
     # -- evaluation -----------------------------------------------------------------
     def _hidden(self, model: Sequential, trunk_key: str) -> tuple[np.ndarray, int]:
@@ -219,16 +237,18 @@ class OnlineLearner:
         return optimizers
 
     def teach(self, model: Sequential, image: np.ndarray, label: int,
-              replay_x: np.ndarray | None = None,
-              replay_y: np.ndarray | None = None) -> TeachResult:
+              replay_x: np.ndarray | None = None, replay_y: np.ndarray | None = None,
+              features: np.ndarray | None = None) -> TeachResult:
         """Learn that image (28, 28) is the digit label; return the new model and the numbers.
 
         Trusted input: ``label`` is an int 0..9 and the images hold pixels, as the web
         edge (``webapp.protocol``) guarantees.
 
         replay_x (n, 28, 28), replay_y (n,): past taught drawings to mix in; at most
-        ``self.taught`` of them are used.  The batch is [drawing, taught..., anchors...];
-        the drawing carries ``new_share`` of the batch's weight, the rest share the rest.
+        ``self.taught`` of them are used.  ``features`` (D,): the drawing's trunk
+        features under ``model``, when the caller has them already.  The batch is
+        [drawing, taught..., anchors...]; the drawing carries ``new_share`` of the
+        batch's weight, the rest share the rest.
         """
         new = model.copy()
         start = head_start(new)
@@ -245,7 +265,11 @@ class OnlineLearner:
             taught_y = np.asarray(replay_y, dtype=np.int64)[:len(taught_x)]
         else:
             taught_x, taught_y = np.zeros((0, 28, 28), DTYPE), np.zeros(0, np.int64)
-        fresh = trunk_features(new, np.concatenate([drawing, taught_x]))
+        if features is None:
+            fresh = trunk_features(new, np.concatenate([drawing, taught_x]))
+        else:
+            fresh = np.concatenate([np.asarray(features, DTYPE)[None],
+                                    trunk_features(new, taught_x)])
         picks = self.rng.integers(0, len(self.anchor_x), size=self.anchors) if self.anchors \
             else np.zeros(0, np.int64)
         anchor_f = self.anchor_features(new, trunk_key)[picks] if self.anchors else fresh[:0]

@@ -6,9 +6,10 @@ to one SQLite file in the instance folder (the default, embedded) and
 ``webapp.store.postgres`` to a PostgreSQL server (many hosts, one truth).  ``open_store``
 picks one from ``INKLING_DATABASE_URL``.
 
-A teach is one transaction that holds the database's write lock while the hub's teach
-step runs, so teaches from any number of threads, workers and hosts are serialised and
-version v+1 is always learned from version v; it is acknowledged only after its commit.
+A teach is one transaction that holds the database's write lock while the hub decides
+and learns (``with store.teaching(request) as txn: ... txn.record(decision)``), so
+teaches from any number of threads, workers and hosts are serialised and version v+1
+is always learned from version v; it is acknowledged only after its commit.
 
 Inner layers trust their inputs: labels are ints 0..9, images uint8 (28, 28) and writer
 ids checked strings, as ``webapp.protocol`` makes them at the edge (the schema's CHECK
@@ -20,6 +21,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +119,8 @@ class WriterState:
 
 @dataclass(frozen=True)
 class TeachRecord:
-    """The committed result of one teach transaction."""
+    """What one teach did, committed: the only result type of a teach, from the store
+    to the hub to the connection that sent it."""
 
     drawing_id: int
     status: str
@@ -134,14 +137,22 @@ class TeachRecord:
     reason: str | None
     writer: WriterState | None
     replayed: bool = False  # the answer of an earlier teach with the same id
+    after: dict | None = None  # {"digit", "confidence"}: the writer's predictions of the
+    # drawing once taught (the hub adds it after the commit; not stored)
 
     @property
     def accepted(self) -> bool:
         return self.status == "accepted"
 
+    @property
+    def accuracy(self) -> dict:
+        """{"heldout", "taught"}: the shared model's figures after the teach."""
+        return {"heldout": self.heldout, "taught": self.taught}
+
     def to_json(self) -> str:
-        """The record as JSON, kept with its teach id (``replayed`` is not kept)."""
-        fields = {k: v for k, v in self.__dict__.items() if k not in ("writer", "replayed")}
+        """The record as JSON, kept with its teach id (``replayed``, ``after`` are not)."""
+        fields = {k: v for k, v in self.__dict__.items()
+                  if k not in ("writer", "replayed", "after")}
         fields["writer"] = None if self.writer is None else self.writer.__dict__
         return json.dumps(fields)
 
@@ -155,10 +166,19 @@ class TeachRecord:
 
 
 class TeachTransaction(abc.ABC):
-    """What the teach step sees while it holds the write lock."""
+    """One open teach transaction (``Store.teaching``): what the hub reads while it holds
+    the write lock, and ``record``, which writes its decision (once)."""
 
-    base: VersionInfo
+    request: TeachRequest
+    base: VersionInfo  # the newest version: the one this teach learns from
     reference: dict | None  # the guard's reference figures (guard.Checks JSON), or None
+    replayed: TeachRecord | None  # the answer of a committed teach with the same id: then
+    # nothing is decided or recorded
+
+    @abc.abstractmethod
+    def record(self, decision: TeachDecision) -> TeachRecord:
+        """Write the decision (the drawing; the new version when accepted) and return what
+        will be committed when the ``with`` block ends."""
 
     @abc.abstractmethod
     def weights(self) -> bytes:
@@ -173,7 +193,7 @@ class TeachTransaction(abc.ABC):
         """Return the best held-out accuracy among the seed and the retained versions."""
 
     @abc.abstractmethod
-    def can_spend(self, budgets: Sequence[Budget]) -> Budget | None:
+    def spent_budget(self, budgets: Sequence[Budget]) -> Budget | None:
         """Return the first budget with less than one token left now, or None."""
 
     @abc.abstractmethod
@@ -226,8 +246,15 @@ class Store(abc.ABC):
 
     # -- teaching -------------------------------------------------------------------
     @abc.abstractmethod
+    def teaching(self, request: TeachRequest) -> AbstractContextManager[TeachTransaction]:
+        """Open one teach transaction under the write lock; it commits when the ``with``
+        block ends without an error, and rolls back otherwise."""
+
     def teach(self, request: TeachRequest, step: Step) -> TeachRecord:
-        """Run one teach transaction; ``step`` runs under the write lock; commit, then return."""
+        """One teach whose decision ``step(txn)`` makes (tools and tests; the hub opens
+        ``teaching`` itself); return after the commit."""
+        with self.teaching(request) as txn:
+            return txn.replayed or txn.record(step(txn))
 
     @abc.abstractmethod
     def tidy(self) -> None:

@@ -138,7 +138,7 @@ class SQLiteStore(SQLStore):
         """Switch to WAL; safe when many processes start at once (SQLite may report the
         switch busy without waiting, so retry until the deadline)."""
         deadline = time.monotonic() + busy_timeout
-        with self._connection() as connection:
+        with self.connections.borrow() as connection:
             while True:
                 try:
                     mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -158,7 +158,7 @@ class SQLiteStore(SQLStore):
             return False
         if not self.dialect.max_bytes:
             return True
-        with self._connection() as connection:
+        with self.connections.borrow() as connection:
             (pages,) = connection.execute("PRAGMA page_count").fetchone()
             (unused,) = connection.execute("PRAGMA freelist_count").fetchone()
             (size,) = connection.execute("PRAGMA page_size").fetchone()
@@ -169,12 +169,12 @@ class SQLiteStore(SQLStore):
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file ('ok' when nothing is torn)."""
-        with self._connection() as connection:
+        with self.connections.borrow() as connection:
             return connection.execute("PRAGMA integrity_check").fetchone()[0]
 
     def replay_query_plan(self, k: int = 4) -> list[str]:
         """SQLite's plan for the replay query (tests check it uses primary-key lookups)."""
         query = ("EXPLAIN QUERY PLAN SELECT id, image, label FROM drawings WHERE id IN "
                  f"({','.join('?' * k)}) AND status = 'accepted'")
-        with self._connection() as connection:
+        with self.connections.borrow() as connection:
             return [row[-1] for row in connection.execute(query, list(range(1, k + 1)))]

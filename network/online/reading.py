@@ -1,0 +1,42 @@
+"""Reading a drawing: the hidden features and calibrated probabilities a model gives.
+
+The live model reads every drawing through ``read``: it returns the hidden features h
+(the input of the last layer, where a writer's personal head adds its correction,
+``network.online.personal``) and the shared model's calibrated probabilities, from
+images or from trunk features already computed.  Ink that is still being drawn (the
+pen is down) is read by a model trained on unfinished ink, at its own temperature.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..nn.losses import softmax
+from ..nn.model import Sequential, load_model
+from .features import forward
+from .personal import hidden_end
+
+
+def read(model: Sequential, x: np.ndarray, start: int,
+         temperature=None) -> tuple[np.ndarray, np.ndarray]:
+    """The hidden features h (N, H) and calibrated shared probabilities (N, 10) of x
+    entering ``model.layers[start:]`` (images at 0, trunk features at ``head_start``);
+    ``temperature`` (a number, or (N, 1) per row) defaults to the model's."""
+    end = hidden_end(model)
+    h = forward(model.layers[start:end], x)
+    t = model.temperature if temperature is None else temperature
+    return h, softmax(forward(model.layers[end:], h).astype(np.float64) / t)
+
+
+def unfinished_temperature(model: Sequential) -> float:
+    """The temperature for ink that is unfinished for certain (the pen is down), fitted
+    on drawings cut part-way (``network.training.loop``); the model's own otherwise."""
+    return float(model.metadata.get("temperature_unfinished") or model.temperature)
+
+
+def load_unfinished(path) -> Sequential | None:
+    """The model that reads ink while the pen is down (``pretrained.UNFINISHED``), or None
+    when there is none (the live model reads it then, at its unfinished temperature)."""
+    return load_model(path) if path is not None and os.path.exists(path) else None
