@@ -27,7 +27,7 @@ from flask import Flask, current_app
 from webapp import metrics
 from webapp.answers import classic_weights, inside_fields
 from webapp.blocking import loop_condition, loop_thread, loop_waker, native_executor
-from webapp.settings import SETTINGS, settings_from_env
+from webapp.settings import load_config
 from webapp.store import Unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,11 +171,7 @@ def get_hub():
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the app: config layers, the instance folder, the hub, the API and /ws."""
     test_config = dict(test_config or {})
-    instance_path = os.path.abspath(
-        test_config.pop("INSTANCE_PATH", None)
-        or os.environ.get("INKLING_INSTANCE_PATH")
-        or "instance"
-    )
+    config, instance_path = load_config(test_config.pop("INSTANCE_PATH", None), test_config)
     app = Flask(
         __name__,
         instance_path=instance_path,
@@ -183,10 +179,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.from_mapping({s.key: s.default for s in SETTINGS})
-    app.config.from_pyfile("config.py", silent=True)
-    app.config.from_mapping(settings_from_env(os.environ))
-    app.config.from_mapping(test_config)
+    app.config.from_mapping(config)
     # Derived settings, unless a layer above set them explicitly (Flask's own default
     # for MAX_CONTENT_LENGTH is None: no limit).
     # One byte more than a body may have: werkzeug cuts longer chunked bodies there, and

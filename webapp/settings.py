@@ -1,14 +1,18 @@
 """Every setting of the app, once: its config key, environment variable, parser, default.
 
-``create_app`` layers them (defaults, then the instance's ``config.py``, then the
-``INKLING_*`` environment, then a test's config); docs/protocol.md lists them all, and
-a test checks that none is missing there.
+``load_config`` layers them for every entry point (``create_app`` and the ``inkling``
+operator's commands): defaults, then the instance's ``config.py``, then the
+``INKLING_*`` environment, then the caller's own (a test's config, a command's flags);
+docs/protocol.md lists them all, and a test checks that none is missing there.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
+
+from flask import Config
 
 from network import pretrained
 
@@ -209,3 +213,17 @@ def settings_from_env(environ) -> dict[str, Any]:
         except ValueError as exc:
             raise ValueError(f"{setting.env}: {exc}") from None
     return values
+
+
+def load_config(instance: str | None = None,
+                overrides: dict[str, Any] | None = None) -> tuple[Config, str]:
+    """(config, absolute instance folder): the defaults, the instance folder's
+    ``config.py``, the ``INKLING_*`` environment, then ``overrides``, each over the one
+    before.  The folder is ``instance``, else ``$INKLING_INSTANCE_PATH``, else ./instance."""
+    folder = os.path.abspath(instance or os.environ.get("INKLING_INSTANCE_PATH") or "instance")
+    config = Config(folder)
+    config.from_mapping({s.key: s.default for s in SETTINGS})
+    config.from_pyfile("config.py", silent=True)
+    config.from_mapping(settings_from_env(os.environ))
+    config.from_mapping(overrides or {})
+    return config, folder

@@ -1,16 +1,5 @@
-"""The ``inkling`` command: train, evaluate and export models, build the shipped subset,
-and look after a running Inkling's database (versions, rollback, drawings, export, db).
-
-The operator's commands open the database the app would: ``INKLING_DATABASE_URL``
-(PostgreSQL), else SQLite in ``INKLING_INSTANCE_PATH`` or ./instance, with the instance's
-``config.py`` layered in between as in ``create_app``; ``--database-url`` and
-``--instance`` override both.  They work while the app runs: a change is one write
-transaction, and every worker on every host follows it within a second.
-
-Every failure a user can cause (a missing folder, a wrong file, a model of the wrong
-shape, a version that does not exist, an unreachable database) ends in one line on
-stderr and exit code 2, never a traceback.
-"""
+"""The operator's commands: ``inkling versions``, ``rollback``, ``rebase``, ``drawings``,
+``export`` and ``db``, on the database a running Inkling uses (see ``webapp.cli``)."""
 
 from __future__ import annotations
 
@@ -18,8 +7,6 @@ import argparse
 import io
 import json
 import os
-import sqlite3
-import sys
 import time
 from pathlib import Path
 
@@ -27,14 +14,10 @@ import numpy as np
 
 from network import pretrained
 from network.durable import atomic_write_bytes
-from network.ink.pixels import to_float
-from network.nn.model import ModelFileError, load_model, save_model
-from network.training.calibration import evaluate_probabilities
-from network.training.loop import Recipe, train
-from network.training.mnist import DataError, load_mnist, make_subset
+from network.nn.model import load_model
 from webapp.store import STATUSES, StoreError
 
-EXIT_USAGE = 2
+from .args import CliError, Parser, number_of
 
 DRAWINGS_COLUMNS = """\
 columns of the list:
@@ -67,85 +50,9 @@ many drawings it left out, and how to include them.
 """
 
 
-class CliError(Exception):
-    """A problem the user can fix; printed as one line."""
 
-
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with its errors in one line (``inkling versions: error: ...``) and code 2."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _number_of(what: str):
-    """A parser of positive integers naming ``what`` (a version, a drawing id)."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{what} is a positive integer, got {text}")
-        return value
-    return parse
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="inkling", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train a model on MNIST and save it")
-    t.add_argument("--data", required=True, help="folder with the MNIST IDX files (.gz or raw)")
-    t.add_argument("--arch", choices=["mlp", "cnn"], default="cnn")
-    t.add_argument("--hidden", type=_positive(int), default=128, help="MLP hidden units")
-    t.add_argument("--activation", choices=["relu", "sigmoid"], default="relu")
-    t.add_argument("--epochs", type=_positive(int), default=None)
-    t.add_argument("--batch-size", type=_positive(int), default=None)
-    t.add_argument("--lr", type=_positive(float), default=None)
-    t.add_argument("--dropout", type=float, default=None)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--redraw", type=float, default=None,
-                   help="share of each batch re-drawn by the app's ink renderer (0..1; cnn 0.3)")
-    t.add_argument("--styles", type=float, default=None,
-                   help="share of each batch written in the world's styles (0..1; cnn 0.2)")
-    t.add_argument("--outliers", type=float, default=None,
-                   help="non-digits per batch, as a share of it, taught as unsure (cnn 0.25)")
-    t.add_argument("--prefixes", type=float, default=None,
-                   help="share of each batch that is unfinished ink: pen-ordered digits cut "
-                        "part-way, labelled with the digit they become (0..1; cnn 0.2)")
-    t.add_argument("--init", default=None, metavar="MODEL",
-                   help="start from this model's weights (fine-tuning) instead of new ones")
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="random warps, elastic distortion and stroke width (default on)")
-    t.add_argument("--out", required=True, help="where to write the model (.npz)")
-
-    e = sub.add_parser("evaluate", help="accuracy, per-class accuracy, confusion matrix, ECE")
-    e.add_argument("--data", required=True)
-    e.add_argument("--model", default=str(pretrained.CNN))
-    e.add_argument("--json", action="store_true", help="one JSON object on stdout")
-
-    x = sub.add_parser("export-json", help="write a model's weights as JSON")
-    x.add_argument("--model", default=str(pretrained.CNN))
-    x.add_argument("--out", required=True, help="output .json file ('-' for stdout)")
-
-    s = sub.add_parser("make-subset", help="rebuild the shipped held-out/anchor MNIST subset")
-    s.add_argument("--data", required=True)
-    s.add_argument("--out", default=str(pretrained.SUBSET))
-    s.add_argument("--seed", type=int, default=0)
-
+def add_commands(sub) -> None:
+    """The operator's commands' parsers, under ``inkling``'s subcommands."""
     # -- the operator's commands: the database the app uses --------------------------
     where = Parser(add_help=False)
     where.add_argument("--database-url", metavar="URL",
@@ -161,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("rollback", parents=[where],
                        help="a new version with an older version's weights (history kept)")
-    r.add_argument("version", type=_number_of("a version number"), metavar="VERSION")
+    r.add_argument("version", type=number_of("a version number"), metavar="VERSION")
 
     b = sub.add_parser("rebase", parents=[where],
                        help="a new version: a newly shipped model with this instance's "
@@ -184,12 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--status", choices=STATUSES, help="only drawings with this status")
     d.add_argument("--json", action="store_true", help="one JSON object per line")
     act = d.add_mutually_exclusive_group()
-    act.add_argument("--delete", nargs="+", type=_number_of("a drawing id"), metavar="ID",
+    act.add_argument("--delete", nargs="+", type=number_of("a drawing id"), metavar="ID",
                      help="delete these drawings (the versions they taught stay)")
-    act.add_argument("--quarantine", nargs="+", type=_number_of("a drawing id"), metavar="ID",
+    act.add_argument("--quarantine", nargs="+", type=number_of("a drawing id"), metavar="ID",
                      help="set these drawings aside: out of replay, the data set (the "
                           "default export) and personal memories")
-    act.add_argument("--approve", nargs="+", type=_number_of("a drawing id"), metavar="ID",
+    act.add_argument("--approve", nargs="+", type=number_of("a drawing id"), metavar="ID",
                      help="teach everyone's model these pending drawings, as the owner "
                           "would (the guard still checks each step): how a public "
                           "server's corrections reach everyone")
@@ -215,105 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="db_command", required=True, metavar="upgrade")
     bsub.add_parser("upgrade", parents=[where],
                     help="create or upgrade the schema (the app also does it at start)")
-    return parser
 
 
-def recipe_from_args(args) -> Recipe:
-    """The training recipe: the architecture's defaults, overridden by the given flags."""
-    # An MLP sees pixels, not shapes: big shifts and warps cost it more than they teach,
-    # so its preset uses gentler augmentation than the CNN's.
-    gentle = {"rotation": 8.0, "scale": [0.9, 1.1], "shear": 0.15, "shift": 1.5,
-              "elastic_alpha": 1.5, "elastic_sigma": 4.0, "width_p": 0.4, "keep_p": 0.3}
-    defaults = {"cnn": {"epochs": 20, "redraw": 0.3, "styles": 0.2, "outliers": 0.25,
-                        "prefixes": 0.2},
-                "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3, "augment_config": gentle},
-                }[args.arch]
-    recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
-                    seed=args.seed, augment=args.augment, **defaults)
-    for name in ("epochs", "batch_size", "lr", "dropout", "redraw", "styles", "outliers",
-                 "prefixes", "init"):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(recipe, name, value)
-    if not 0.0 <= recipe.dropout < 1.0:
-        raise CliError(f"--dropout must be in [0, 1), got {recipe.dropout}")
-    for name in ("redraw", "styles", "outliers", "prefixes"):
-        if not 0.0 <= getattr(recipe, name) <= 1.0:
-            raise CliError(f"--{name} must be in [0, 1], got {getattr(recipe, name)}")
-    return recipe
-
-
-def cmd_train(args) -> int:
-    out = Path(args.out)
-    if out.is_dir():
-        raise CliError(f"--out {out} is a folder; give a file name such as model.npz")
-    recipe = recipe_from_args(args)
-    model = train(recipe, args.data, log=lambda line: print(line, flush=True))
-    save_model(model, out)
-    print(f"saved {out} ({model.n_parameters:,d} parameters)")
-    return 0
-
-
-def cmd_evaluate(args) -> int:
-    model = load_model(args.model)
-    images, labels = load_mnist(args.data, "test")
-    report = evaluate_probabilities(model.predict_proba(to_float(images)), labels)
-    report["model"] = str(args.model)
-    report["temperature"] = model.temperature
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    print(f"model     {args.model}\ntest set  {report['n']} digits\n"
-          f"accuracy  {report['accuracy']:.4f}\nECE       {report['ece']:.4f} (15 bins, "
-          f"T={model.temperature:.3f})\n\nper class")
-    for digit, acc in enumerate(report["per_class"]):
-        print(f"  {digit}  {acc:.4f}")
-    print("\nconfusion (rows: true digit, columns: predicted)")
-    print("      " + "".join(f"{d:>6}" for d in range(10)))
-    for digit, row in enumerate(report["confusion"]):
-        print(f"  {digit}   " + "".join(f"{v:>6}" for v in row))
-    return 0
-
-
-def cmd_export_json(args) -> int:
-    model = load_model(args.model)
-    doc = {"architecture": model.architecture(), "temperature": model.temperature,
-           "metadata": model.metadata,
-           "input": "28x28 float32 image in [0,1], channels-last (N, H, W, C) inside",
-           "layers": [{name: w.tolist() for name, w in layer.params.items()}
-                      for layer in model.layers]}
-    text = json.dumps(doc)
-    if args.out == "-":
-        sys.stdout.write(text + "\n")
-    else:
-        atomic_write_bytes(args.out, text.encode())
-        print(f"wrote {args.out} ({len(text) / 1e6:.1f} MB)")
-    return 0
-
-
-def cmd_make_subset(args) -> int:
-    subset = make_subset(args.data, args.out, seed=args.seed)
-    print(f"wrote {args.out}: {len(subset.heldout_y)} held-out test digits, "
-          f"{len(subset.anchor_y)} anchor training digits")
-    return 0
-
-
-# -- the operator's commands ----------------------------------------------------------
 def store_config(args):
-    """(config, instance folder) as the app layers them, then --database-url/--instance."""
-    from flask import Config
+    """(config, instance folder) as the app layers them (``load_config``), then
+    --instance and --database-url."""
+    from webapp.settings import load_config
 
-    from webapp.settings import SETTINGS, settings_from_env
-
-    instance = os.path.abspath(args.instance or os.environ.get("INKLING_INSTANCE_PATH")
-                               or "instance")
-    config = Config(instance)
-    config.from_mapping({s.key: s.default for s in SETTINGS})
-    config.from_pyfile("config.py", silent=True)
-    config.from_mapping(settings_from_env(os.environ))
-    if args.database_url is not None:
-        config["DATABASE_URL"] = args.database_url or None
-    return config, instance
+    overrides = {} if args.database_url is None else {"DATABASE_URL": args.database_url or None}
+    return load_config(args.instance, overrides)
 
 
 def open_database(args, create: bool = False):
@@ -544,29 +361,5 @@ def cmd_db(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export-json": cmd_export_json,
-            "make-subset": cmd_make_subset, "versions": cmd_versions, "rollback": cmd_rollback,
-            "rebase": cmd_rebase,
+COMMANDS = {"versions": cmd_versions, "rollback": cmd_rollback, "rebase": cmd_rebase,
             "drawings": cmd_drawings, "export": cmd_export, "db": cmd_db}
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except (CliError, DataError, ModelFileError, ValueError, StoreError,
-            sqlite3.DatabaseError) as exc:
-        # one line, even for a driver's multi-line message
-        print(f"inkling {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        print(f"inkling {args.command}: error: {exc.strerror or exc}: "
-              f"{getattr(exc, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"inkling {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
