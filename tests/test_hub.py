@@ -21,7 +21,7 @@ from network.ink.pixels import to_float
 from network.nn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape
 from network.nn.model import ModelFileError, Sequential, load_model
 from network.nn.optim import Adam
-from network.online.guard import Limits
+from network.online.guard import Margins
 from network.online.learner import OnlineLearner
 from network.training.mnist import Subset, load_subset
 from webapp.hub import ModelHub, Prediction
@@ -69,7 +69,7 @@ def make_learner(seed: int = 0, **options) -> OnlineLearner:
 def held_out_only(step: float = 0.5, drop: float = 2.0) -> Policy:
     """A policy that guards held-out accuracy alone and needs no agreement (the
     guard's other figures and agreement have tests of their own)."""
-    return Policy(limits=Limits(step=step, drop=drop, drawn=100, unsure=100, ece=100),
+    return Policy(margins=Margins(step=step, drop=drop, drawn=100, unsure=100, ece=100),
                   agree_sources=1)
 
 

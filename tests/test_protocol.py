@@ -9,9 +9,9 @@ import pytest
 
 from webapp.protocol import (
     Clear,
+    DrawingLimits,
     End,
     Ink,
-    Limits,
     ProtocolError,
     Stroke,
     Teach,
@@ -19,7 +19,7 @@ from webapp.protocol import (
     parse_message,
 )
 
-LIMITS = Limits()
+LIMITS = DrawingLimits()
 
 
 def test_parse_every_message_type():

@@ -12,7 +12,7 @@ from test_hub import bar, bars, held_out_only, make_learner, open_hub, teach, ti
 from network.ink.pixels import to_float
 from network.nn.optim import Adam
 from network.online.features import head_start, trunk_features
-from network.online.guard import Checks, Limits, verdict
+from network.online.guard import Checks, Margins, verdict
 from network.online.personal import PersonalHead, hidden_features
 from network.online.reading import read
 from webapp.policy import Policy
@@ -56,7 +56,7 @@ def test_a_writers_teach_changes_their_answer_at_once_and_nobody_elses(tmp_path,
 
 
 def test_a_contradiction_reaches_the_shared_model_when_other_sources_agree(tmp_path, trained):
-    policy = Policy(limits=Limits(step=100, drop=100, drawn=100, unsure=100, ece=100),
+    policy = Policy(margins=Margins(step=100, drop=100, drawn=100, unsure=100, ece=100),
                     agree_sources=3, budgets=False)
     with open_hub(tmp_path / "instance", trained, policy=policy) as hub:
         statuses = [teach(hub, bar(3, 20 + i), 8, source=source).status
@@ -74,7 +74,7 @@ def test_a_right_label_waits_unless_the_shared_model_is_already_sure_of_it(
         tmp_path, trained, sure_enough):
     # the attack this closes: drawings the model half-reads as the attacker's label, each
     # accepted one making the next more likely (a backdoor grown by confirmations)
-    policy = Policy(limits=Limits(step=100, drop=100, drawn=100, unsure=100, ece=100),
+    policy = Policy(margins=Margins(step=100, drop=100, drawn=100, unsure=100, ece=100),
                     agree_sources=3, agree_confidence=sure_enough, budgets=False)
     with open_hub(tmp_path / "instance", trained, policy=policy) as hub:
         drawing = bar(5, 40)
@@ -89,7 +89,7 @@ def test_a_right_label_waits_unless_the_shared_model_is_already_sure_of_it(
 
 
 def test_budgets_stop_one_writer_and_one_address_but_not_their_adaptation(tmp_path, trained):
-    policy = Policy(limits=Limits(step=100, drop=100, drawn=100, unsure=100, ece=100),
+    policy = Policy(margins=Margins(step=100, drop=100, drawn=100, unsure=100, ece=100),
                     agree_sources=1, per_hour=3, burst=3, prefix_per_hour=100,
                     prefix_burst=100)
     with open_hub(tmp_path / "instance", trained, policy=policy) as hub:
@@ -109,7 +109,7 @@ def test_budgets_stop_one_writer_and_one_address_but_not_their_adaptation(tmp_pa
 
 def test_the_guard_refuses_a_teach_that_hurts_one_class_of_drawn_digits(tmp_path, trained):
     eager = make_learner(lr=3.0, steps=4, new_share=0.8)
-    policy = Policy(limits=Limits(step=100, drop=100, drawn=0.0, unsure=100, ece=100),
+    policy = Policy(margins=Margins(step=100, drop=100, drawn=0.0, unsure=100, ece=100),
                     agree_sources=1, budgets=False)
     with open_hub(tmp_path / "instance", trained, learner=eager, policy=policy) as hub:
         outcomes = [teach(hub, bar(7, 100 + i), 1) for i in range(10)]
@@ -133,20 +133,20 @@ def checks(heldout=0.99, drawn=(0.98,) * 10, unsure=0.9, ece=0.01) -> Checks:
     (checks(), checks(ece=0.025), "calibration"),
 ])
 def test_verdict_names_the_figure_that_fell_too_far(base, new, words):
-    reason = verdict(3, new, base, best_heldout=0.99, reference=checks(), limits=Limits())
+    reason = verdict(3, new, base, best_heldout=0.99, reference=checks(), margins=Margins())
     assert reason is not None and words in reason
 
 
 def test_verdict_allows_the_margin_and_never_blames_a_teach_for_an_older_fall():
-    limits = Limits()
+    margins = Margins()
     reference = checks()
     assert verdict(3, checks(heldout=0.985, drawn=(0.97,) * 10, unsure=0.88, ece=0.02),
-                   checks(), 0.99, reference, limits) is None  # exactly at every margin
+                   checks(), 0.99, reference, margins) is None  # exactly at every margin
     fallen = checks(drawn=(0.9,) * 10, unsure=0.5, ece=0.2)
     # the base is already below the bars: a teach that makes nothing worse is fine
-    assert verdict(3, fallen, fallen, 0.99, reference, limits) is None
+    assert verdict(3, fallen, fallen, 0.99, reference, margins) is None
     worse = checks(drawn=(0.89,) + (0.9,) * 9, unsure=0.5, ece=0.2)
-    assert "drawn 0s" in verdict(3, worse, fallen, 0.99, reference, limits)
+    assert "drawn 0s" in verdict(3, worse, fallen, 0.99, reference, margins)
 
 
 def test_verdict_always_allows_one_drawing_of_a_class():
@@ -155,10 +155,10 @@ def test_verdict_always_allows_one_drawing_of_a_class():
     reference = Checks(0.99, (1.0,) * 10, 0.9, 0.01, drawn_size=60)
     one = Checks(0.99, (59 / 60,) + (1.0,) * 9, 0.9, 0.01, drawn_size=60)
     two = Checks(0.99, (58 / 60,) + (1.0,) * 9, 0.9, 0.01, drawn_size=60)
-    assert verdict(3, one, reference, 0.99, reference, Limits()) is None
-    assert "drawn 0s" in verdict(3, two, reference, 0.99, reference, Limits())
+    assert verdict(3, one, reference, 0.99, reference, Margins()) is None
+    assert "drawn 0s" in verdict(3, two, reference, 0.99, reference, Margins())
     big = Checks(0.99, (0.985,) + (1.0,) * 9, 0.9, 0.01, drawn_size=1000)
-    assert "drawn 0s" in verdict(3, big, reference, 0.99, reference, Limits())
+    assert "drawn 0s" in verdict(3, big, reference, 0.99, reference, Margins())
 
 
 def test_a_personal_head_learns_the_writers_drawings_and_keeps_the_rest(trained):

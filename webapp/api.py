@@ -29,7 +29,7 @@ from network.ink.render import render
 from webapp import get_hub, get_runtime
 from webapp import metrics as metrics_module
 from webapp.answers import explained_fields, prediction_fields
-from webapp.protocol import Limits, ProtocolError, parse_predict_body, parse_writer
+from webapp.protocol import DrawingLimits, ProtocolError, parse_predict_body, parse_writer
 from webapp.store import Unavailable
 from webapp.teacher import Busy
 
@@ -171,7 +171,7 @@ def _drawing() -> tuple:
     if not runtime.limits.allow_predict(request.remote_addr or "?"):
         raise ProtocolError("rate_limited", "Too many predictions; slow down.")
     data = body(current_app.config["MAX_MESSAGE_BYTES"])
-    parsed = parse_predict_body(data, Limits.from_config(current_app.config))
+    parsed = parse_predict_body(data, DrawingLimits.from_config(current_app.config))
     image = render(parsed.strokes) if parsed.strokes is not None else to_float(parsed.image)
     if parsed.writer is not None:
         runtime.hub.prepare(parsed.writer)

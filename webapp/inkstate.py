@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from network.ink.render import render
-from webapp.protocol import Clear, End, Ink, Limits, ProtocolError, Stroke, Undo
+from webapp.protocol import Clear, DrawingLimits, End, Ink, ProtocolError, Stroke, Undo
 
 
 class InkState:
     """A connection's ink: a list of float64 (k, 2) strokes, the last one possibly open."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: DrawingLimits):
         self.limits = limits
         self.strokes: list[np.ndarray] = []
         self.open = False

@@ -39,9 +39,9 @@ from webapp.handshake import handshake_token, json_error, origin_allowed, tokens
 from webapp.inkstate import InkState
 from webapp.protocol import (
     INK_MESSAGES,
+    DrawingLimits,
     Forget,
     Inside,
-    Limits,
     ProtocolError,
     parse_message,
     parse_writer,
@@ -80,7 +80,7 @@ class Session:
         self.runtime = runtime
         self.hub = runtime.hub
         self.address = address
-        self.limits = Limits.from_config(config)
+        self.limits = DrawingLimits.from_config(config)
         self.teach_token = config["TEACH_TOKEN"]
         self.token_ok = token_ok
         self.trust = trust  # local or public (webapp.trust), fixed at the handshake

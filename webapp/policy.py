@@ -39,7 +39,7 @@ import numpy as np
 
 from network import pretrained
 from network.nn.model import Sequential
-from network.online.guard import Checks, Limits, verdict
+from network.online.guard import Checks, Margins, verdict
 from network.online.learner import OnlineLearner
 
 from .store import Budget, TeachDecision, TeachTransaction
@@ -49,7 +49,7 @@ from .store import Budget, TeachDecision, TeachTransaction
 class Policy:
     """How strict the shared model is; ``from_config`` reads the settings."""
 
-    limits: Limits = Limits()
+    margins: Margins = Margins()
     agree_sources: int = 0  # sources needed before a contradiction reaches the shared
     # model; 0: none are enough, an operator approves it (``inkling drawings --approve``)
     agree_confidence: float = 0.9  # reads the label this sure: learned without agreement
@@ -65,7 +65,7 @@ class Policy:
     def from_config(cls, config) -> Policy:
         """The policy of an app's settings (``webapp.settings``)."""
         return cls(
-            limits=Limits(step=config["GUARD_STEP"], drop=config["GUARD_DROP"],
+            margins=Margins(step=config["GUARD_STEP"], drop=config["GUARD_DROP"],
                           drawn=config["GUARD_CLASS_DROP"], unsure=config["GUARD_UNSURE_DROP"],
                           ece=config["GUARD_ECE_RISE"]),
             agree_sources=config["AGREE_SOURCES"], agree_confidence=config["AGREE_CONFIDENCE"],
@@ -147,7 +147,7 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
     result = learner.teach(model, request.pixels, label, replay_x, replay_y, features)
     base = Checks.from_json(txn.base.checks) or learner.checks(model)
     reason = verdict(label, result.checks, base, txn.best_heldout(),
-                     Checks.from_json(txn.reference), policy.limits)
+                     Checks.from_json(txn.reference), policy.margins)
     if reason is not None:
         return TeachDecision("refused", predicted, seen,
                              f"Everyone's model set this drawing aside: {reason}"), None

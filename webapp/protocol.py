@@ -9,7 +9,7 @@ person understands.
 The trade-off: coordinates are type-checked point by point in Python (strings and
 booleans are not numbers, even though NumPy would happily convert them), which costs
 about a microsecond per point.  Typical ``stroke`` messages carry a handful of points,
-and a whole drawing is capped by ``Limits.max_points_per_drawing``, so strictness wins
+and a whole drawing is capped by ``DrawingLimits.max_points_per_drawing``, so strictness wins
 over the last millisecond on a rare full-drawing ``ink`` message.
 """
 
@@ -48,7 +48,7 @@ class ProtocolError(Exception):
 
 
 @dataclass(frozen=True)
-class Limits:
+class DrawingLimits:
     """The size limits every drawing must respect (see docs/protocol.md)."""
 
     max_points_per_stroke: int = 4_000
@@ -57,7 +57,7 @@ class Limits:
     max_coordinate: float = 1e6
 
     @classmethod
-    def from_config(cls, config) -> Limits:
+    def from_config(cls, config) -> DrawingLimits:
         """Build the limits from a Flask config mapping."""
         return cls(
             max_points_per_stroke=int(config["MAX_POINTS_PER_STROKE"]),
@@ -185,7 +185,7 @@ def parse_label(value, seq: int | None = None) -> int:
     return value
 
 
-def parse_points(value, limits: Limits, seq: int | None = None, where: str = "points"):
+def parse_points(value, limits: DrawingLimits, seq: int | None = None, where: str = "points"):
     """Return a float64 (k, 2) array of the ``[[x, y], ...]`` list, or raise ProtocolError."""
     if not isinstance(value, list):
         raise ProtocolError("bad_message", f"{where} must be a list of [x, y] points.", seq)
@@ -221,7 +221,7 @@ def parse_points(value, limits: Limits, seq: int | None = None, where: str = "po
     return points
 
 
-def parse_strokes(value, limits: Limits, seq: int | None = None) -> tuple[np.ndarray, ...]:
+def parse_strokes(value, limits: DrawingLimits, seq: int | None = None) -> tuple[np.ndarray, ...]:
     """Return the non-empty strokes of ``[[[x, y], ...], ...]`` as arrays, or raise."""
     if not isinstance(value, list):
         raise ProtocolError("bad_message", "strokes must be a list of strokes.", seq)
@@ -279,7 +279,7 @@ def parse_writer(value, seq: int | None = None) -> str:
     return value
 
 
-def parse_message(data: str | bytes, limits: Limits):
+def parse_message(data: str | bytes, limits: DrawingLimits):
     """Return the typed message of one WebSocket frame, or raise ProtocolError."""
     if isinstance(data, bytes):
         raise ProtocolError("bad_message", "Send JSON text frames, not binary frames.")
@@ -331,7 +331,7 @@ def parse_message(data: str | bytes, limits: Limits):
     raise ProtocolError("bad_message", f"Unknown message type {shown!r}.", seq)
 
 
-def parse_predict_body(data: bytes, limits: Limits) -> PredictBody:
+def parse_predict_body(data: bytes, limits: DrawingLimits) -> PredictBody:
     """The strokes or the image, and the optional writer, of a /api/predict body."""
     obj = decode_json(data)
     if not isinstance(obj, dict):

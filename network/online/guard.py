@@ -54,7 +54,7 @@ class Checks:
 
 
 @dataclass(frozen=True)
-class Limits:
+class Margins:
     """How far a version may fall, in points (hundredths)."""
 
     step: float = 0.5  # held-out accuracy lost by one teach
@@ -103,39 +103,39 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
 
 
 def verdict(label: int, new: Checks, base: Checks, best_heldout: float | None,
-            reference: Checks | None, limits: Limits) -> str | None:
+            reference: Checks | None, margins: Margins) -> str | None:
     """Why the new version must be set aside (a sentence a person understands), or None."""
     points = 100.0
     eps = 1e-9  # figures are multiples of 1/N: exactly at a limit is allowed
     a = "an" if label == 8 else "a"  # "as an 8"
-    if new.heldout < base.heldout - limits.step / points - eps:
+    if new.heldout < base.heldout - margins.step / points - eps:
         return (f"learning it as {a} {label} would lower accuracy on held-out digits from "
                 f"{points * base.heldout:.1f}% to {points * new.heldout:.1f}% in one step, "
-                f"more than {limits.step:g} points. If it really is {a} {label}, try drawing "
+                f"more than {margins.step:g} points. If it really is {a} {label}, try drawing "
                 "it more clearly.")
-    if best_heldout is not None and new.heldout < best_heldout - limits.drop / points - eps:
+    if best_heldout is not None and new.heldout < best_heldout - margins.drop / points - eps:
         return (f"learning it as {a} {label} would lower accuracy on held-out digits to "
-                f"{points * new.heldout:.1f}%, more than {limits.drop:g} points below the best "
+                f"{points * new.heldout:.1f}%, more than {margins.drop:g} points below the best "
                 f"recent version ({points * best_heldout:.1f}%).")
     if reference is None:
         return None
     # A class's figure moves in steps of one drawing: a limit finer than that would refuse
     # every teach that tips a single borderline drawing, honest or not.
-    allowed = max(limits.drawn / points, 1.0 / new.drawn_size if new.drawn_size else 0.0)
+    allowed = max(margins.drawn / points, 1.0 / new.drawn_size if new.drawn_size else 0.0)
     for digit, (now, before, ref) in enumerate(zip(new.drawn, base.drawn, reference.drawn,
                                                    strict=False)):
         floor = min(before, ref - allowed)
         if now < floor - eps:
             return (f"learning it as {a} {label} would make everyone's drawn {digit}s read "
-                    f"right {points * now:.1f}% of the time, more than {limits.drawn:g} "
+                    f"right {points * now:.1f}% of the time, more than {margins.drawn:g} "
                     f"point below where they were ({points * ref:.1f}%).")
     if new.unsure is not None and base.unsure is not None and reference.unsure is not None:
-        if new.unsure < min(base.unsure, reference.unsure - limits.unsure / points) - eps:
+        if new.unsure < min(base.unsure, reference.unsure - margins.unsure / points) - eps:
             return (f"learning it as {a} {label} would make the network sure of shapes that "
                     "are no digit: its \"not sure\" answers to them would fall to "
                     f"{points * new.unsure:.1f}% (from {points * reference.unsure:.1f}%).")
     if new.ece is not None and base.ece is not None and reference.ece is not None:
-        if new.ece > max(base.ece, reference.ece + limits.ece / points) + eps:
+        if new.ece > max(base.ece, reference.ece + margins.ece / points) + eps:
             return (f"learning it as {a} {label} would make the network's confidence less "
                     f"honest (calibration error {points * new.ece:.1f}%, from "
                     f"{points * reference.ece:.1f}%).")

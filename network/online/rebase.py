@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..nn.model import Sequential
-from .guard import Checks, Limits, verdict
+from .guard import Checks, Margins, verdict
 from .learner import OnlineLearner
 
 
@@ -33,7 +33,7 @@ class Rebased:
 
 
 def replay(model: Sequential, images: np.ndarray, labels: np.ndarray,
-           learner: OnlineLearner, limits: Limits, rng: np.random.Generator) -> Rebased:
+           learner: OnlineLearner, margins: Margins, rng: np.random.Generator) -> Rebased:
     """Teach ``model`` the drawings (uint8 (N, 28, 28), labels (N,)) one by one, in order,
     under the guard; the model passed in is not modified."""
     reference = learner.checks(model)
@@ -49,7 +49,7 @@ def replay(model: Sequential, images: np.ndarray, labels: np.ndarray,
         else:
             replay_x = replay_y = None
         result = learner.teach(model, image, int(label), replay_x, replay_y)
-        if verdict(int(label), result.checks, checks, best, reference, limits) is not None:
+        if verdict(int(label), result.checks, checks, best, reference, margins) is not None:
             set_aside += 1
             continue
         model, checks = result.model, result.checks

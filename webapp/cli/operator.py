@@ -199,7 +199,7 @@ def cmd_rebase(args) -> int:
     with open_database(args) as store:
         before = store.version_info()
         images, labels = store.export_samples()
-        rebased = replay(model, images, labels, learner, Policy.from_config(config).limits,
+        rebased = replay(model, images, labels, learner, Policy.from_config(config).margins,
                          rng)
         info = store.rebase(rebased.model.to_bytes(),
                             {"rebased_onto": os.path.abspath(args.model),
