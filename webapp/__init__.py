@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import os
 import time
+import weakref
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -165,6 +166,15 @@ def get_hub():
     return current_app.extensions["inkling"].hub
 
 
+_newest_runtime = None  # a weak reference to the Runtime this process made last
+
+
+def process_runtime() -> Runtime | None:
+    """The Runtime this process made last, if it is still alive: a gunicorn worker's one
+    app (its server hooks find it here; gunicorn documents no way to reach the app)."""
+    return _newest_runtime() if _newest_runtime is not None else None
+
+
 # --- the factory -----------------------------------------------------------------------
 
 
@@ -233,6 +243,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     runtime = Runtime(hub, predictor, RateLimits(app.config), app.config["PREFIX_BITS"],
                       classic)
     app.extensions["inkling"] = runtime
+    global _newest_runtime
+    _newest_runtime = weakref.ref(runtime)
     runtime.watch_metrics()
     # News of a version made live on the teacher's or the follower's thread reaches every
     # socket at once, through the event loop (the pages no longer wait to poll for it).

@@ -5,7 +5,10 @@ greenlet under gevent) and keeps every frame in a list until the session takes i
 client that sends faster than its session answers would grow that list without bound,
 and under gevent a reader that always finds data waiting would never yield to the
 other connections of its worker.  simple-websocket reads and writes the socket it finds
-in the WSGI environment, so ``meter_websockets`` hands it a ``MeteredSocket``:
+in the WSGI environment, so ``meter_websockets`` hands it a ``MeteredSocket`` there.
+(No documented route exists: simple-websocket's ``Server`` takes the environ and no
+socket argument, and flask-sock builds it; tests/test_capacity.py measures the effect.)
+What a MeteredSocket does:
 
 - ``recv`` waits while more than ``window`` bytes have been read that the session has
   not taken yet, so the kernel's buffers fill and TCP slows the client down;
