@@ -161,6 +161,48 @@ def test_a_failed_teach_frees_the_lock_and_stores_nothing(postgres_url):
         assert a.counts()["accepted"] == 1
 
 
+def personal(writer: str, label: int = 1) -> TeachRequest:
+    return TeachRequest([[[0.0, 0.0], [1.0, 1.0]]], IMAGE, label, writer)
+
+
+def test_teaches_of_different_writers_take_no_lock_on_everyones_model(postgres_url):
+    """Host A's teach of writer one stays open; host B's teach of writer two (one that
+    only changes its writer's model) commits meanwhile, and so does a third host's
+    teach of writer one once A's commits."""
+    with seeded(postgres_url) as a, PostgresStore(postgres_url) as b:
+        with a.teaching(personal("writer-one")) as open_txn:
+            open_txn.record(TeachDecision("pending", 3, 3, "waits"))
+            # A holds its writer's lock (and none on everyone's model) until it commits
+            with b.teaching(personal("writer-two")) as txn:
+                record = txn.record(TeachDecision("pending", 4, 4, "waits"))
+            assert record.writer.samples == 1
+            assert b.writer_state("writer-two").samples == 1
+            assert b.writer_state("writer-one") is None  # A has not committed yet
+        assert b.writer_state("writer-one").samples == 1
+
+
+def test_a_teach_that_claims_everyones_model_after_a_new_version_runs_again(postgres_url):
+    from webapp.store import BaseMoved
+
+    with seeded(postgres_url) as a, PostgresStore(postgres_url) as b:
+        with pytest.raises(BaseMoved), a.teaching(personal("writer-one")) as txn:
+            assert txn.base.version == 1
+            assert b.teach(request(), counter).version == 2  # another host's version
+            txn.claim_shared()  # now version 2 is the newest: this teach read 1
+        assert a.writer_state("writer-one") is None  # rolled back: nothing was stored
+        with a.teaching(personal("writer-one"), exclusive=True) as txn:
+            assert txn.base.version == 2
+            record = txn.record(counter(txn))
+        assert (record.base_version, record.version) == (2, 3)
+
+
+def test_an_accepted_teach_must_have_claimed_everyones_model(postgres_url):
+    with seeded(postgres_url) as a:
+        with pytest.raises(StoreError, match="claim"), a.teaching(personal("w")) as txn:
+            txn.record(counter(txn))
+        assert a.latest_version() == 1
+
+
 # -- LISTEN/NOTIFY ----------------------------------------------------------------------------
 def test_a_commit_wakes_another_stores_follower_at_once(postgres_url):
     with seeded(postgres_url) as host_a, PostgresStore(postgres_url) as host_b:

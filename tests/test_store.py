@@ -313,6 +313,22 @@ def test_the_least_recently_active_writers_are_forgotten_beyond_the_limit(where)
         assert store.writer_drawings("writer-000", 10)[1].tolist() == []
 
 
+def test_a_writers_revision_only_grows_even_when_forgotten_and_back(where):
+    """Workers keep a head built at a revision and never take an older one: a writer
+    forgotten (or pruned beyond max_writers) and back must get a larger revision."""
+    with open_at(where, max_writers=1) as store:
+        store.seed(b"1", {}, 0.9, None)
+        first = teach(store, 1, 1, writer="writer-one").writer.revision
+        assert teach(store, 2, 1, writer="writer-one").writer.revision > first
+        second = store.writer_state("writer-one").revision
+        store.forget("writer-one")
+        forgotten = store.writer_state("writer-one").revision
+        teach(store, 3, 1, writer="writer-two")  # writer one is pruned
+        assert store.writer_state("writer-one") is None
+        back = teach(store, 4, 1, writer="writer-one").writer.revision
+        assert first < second < forgotten < back
+
+
 def test_budgets_refill_and_report_the_one_spent(store):
     budgets = [Budget("writer:w", per_hour=3600, burst=2), Budget("prefix:p", 3600, 10)]
     seen = []
@@ -398,7 +414,7 @@ def _instructions(store: SQLiteStore, k: int) -> int:
 
     with store.connections.borrow() as connection:
         connection.execute("BEGIN")
-        transaction = SQLTeaching(store, connection, request())
+        transaction = SQLTeaching(store, connection, request(), claimed=True)
         connection.set_progress_handler(tick, 1)
         try:
             transaction.replay(k, np.random.default_rng(3))

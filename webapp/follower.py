@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LOOK_BACK = 5_000_000
+"""Microseconds of writers' revisions looked at again each time: different writers'
+teaches commit in any order, and a revision is taken a moment before its commit."""
+
 
 class Follower:
     """Follows the store for one hub (see the module doc)."""
@@ -65,8 +69,8 @@ class Follower:
             if hub.write_error and store.has_room():
                 hub.probe_write()
             newest, changed = store.changed_writers(self._writer_revision)
-            hub.reload_writers(changed)
-            self._writer_revision = newest
+            hub.memories.reload(changed)
+            self._writer_revision = max(self._writer_revision, newest - LOOK_BACK)
             error = None
         except Exception as exc:  # the store is briefly unreadable: try again next tick
             error = f"{type(exc).__name__}: {exc}"

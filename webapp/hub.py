@@ -2,25 +2,20 @@
 
 Who does what, and on which thread:
 
-- *Predictions* (the batcher, or any caller) read the live snapshot (``webapp.snapshot``):
-  a model that is never mutated, so no lock is taken and a prediction never waits for
-  the database or a teach.  A writer's predictions add their personal head's correction
-  (``network.online.personal``).
-- *Teaches* run on the hub's teacher (``webapp.teacher``), one native thread with a
-  bounded queue: a teach never stalls the worker's event loop, and one worker's teaches
-  run one at a time.
-- *The follower* (``webapp.follower``), a second native thread, makes other workers'
-  versions and writers' changes live here.
+- *Predictions* (the batcher, or any caller) read the live snapshot (``webapp.snapshot``),
+  never mutated, so no lock is taken and a prediction never waits for the database or a
+  teach.  A writer's predictions add their personal head (``webapp.memories``).
+- *Teaches* run on the teacher (``webapp.teacher``), one native thread with a bounded
+  queue: a teach never stalls the event loop, and one worker's teaches run one at a time.
+- *The follower* (``webapp.follower``), a native thread, makes other workers' versions
+  and writers' changes live here.
 
 A teach reads top to bottom in ``_teach``: one transaction (``with store.teaching``)
-catches up with the newest shared version, reads the drawing, lets the policy decide
-what the shared model learns (``webapp.policy``: trust, budgets, agreement, learning
-with replay, the guard) and records it; after the commit the new version goes live and
-the writer's head learns the drawing.  A new live version is news for every open page:
-``on_new_version`` callbacks run as it is made live, here or by the follower.
-
-One lock, ``_swap``: the teacher and the follower both make snapshots live, and a
-version must never be replaced by an older one.
+catches up with the newest version, reads the drawing, lets the policy decide what the
+shared model learns (``webapp.policy``) and records it; after the commit the new
+version goes live and the writer's head learns the drawing.  A new live version is
+news for every open page: ``on_new_version`` callbacks run as it is made live.  One
+lock, ``_swap``: a version is never replaced by an older one.
 """
 
 from __future__ import annotations
@@ -28,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,7 +41,15 @@ from .follower import Follower
 from .memories import Memories
 from .policy import Policy, shared_step
 from .snapshot import Snapshot, snapshot, taught_snapshot
-from .store import DEFAULT_KEEP, Store, StoreError, TeachRecord, TeachRequest, Unavailable
+from .store import (
+    DEFAULT_KEEP,
+    BaseMoved,
+    Store,
+    StoreError,
+    TeachRecord,
+    TeachRequest,
+    Unavailable,
+)
 from .store.sqlite import SQLiteStore
 from .teacher import Busy, Teacher
 
@@ -64,6 +67,16 @@ class Prediction:
     personal: bool = False
 
 
+class _Done(NamedTuple):
+    """A committed teach, as ``ModelHub._transaction`` leaves it for what follows."""
+
+    record: TeachRecord
+    model: Sequential  # the version the drawing was read with
+    trunk: np.ndarray | None = None  # (D,) the drawing's trunk features under it
+    learned: Sequential | None = None  # the new version, if accepted
+    stale: bool = False  # the writer's head here missed a teach made elsewhere
+
+
 class ModelHub:
     """The live model of one worker process: predictions, teaches and following others.
 
@@ -77,11 +90,11 @@ class ModelHub:
                  unfinished_model: Sequential | None = None) -> None:
         self.store = store
         self.policy = policy if policy is not None else Policy()
-        self.personal_capacity = personal_capacity
         self.rng = np.random.default_rng(seed)
         self.learner = learner if learner is not None else OnlineLearner.from_subset(
             rng=self.rng, not_sure_below=pretrained.NOT_SURE_BELOW)
-        self.memories = Memories()
+        self.memories = Memories(store, self.learner, lambda: self._live.model,
+                                 personal_capacity)
         self.unfinished_model = unfinished_model  # reads ink while the pen is down
         self.teacher = Teacher(teach_queue, tidy=self._tidy)
         self.follower = Follower(self, follow_interval)
@@ -223,44 +236,18 @@ class ModelHub:
             # Read your own writes: a teach on another worker or host is committed (and
             # acknowledged) before its follower here may have looked; the revision tells.
             if entry is None or (state is not None and state.revision > entry[0]):
-                self.memories.load(writer, self._build_memory)
+                self.memories.load(writer)
         except StoreError:  # the database is away: predictions go on without the head
             state = None
         if state is None:
             return {"samples": 0, "accuracy": None}
         return {"samples": state.samples, "accuracy": state.accuracy}
 
-    def _build_memory(self, writer: str) -> tuple[int, PersonalHead]:
-        """(revision, head) of a writer from the store, fitted under the live model (an
-        empty head, at 0, for a new writer)."""
-        state = self.store.writer_state(writer)
-        if state is None:
-            return 0, PersonalHead(np.zeros((0, 1)), [], self.personal_capacity)
-        images, labels = self.store.writer_drawings(writer, self.personal_capacity)
-        model = self._live.model
-        head = PersonalHead(self.learner.features(model, images), labels,
-                            self.personal_capacity)
-        return state.revision, head.fitted(model, *self.learner.personal_anchors(model))
-
-    def reload_writers(self, changed: list[tuple[str, int]]) -> None:
-        """Rebuild the heads this worker holds of writers whose drawings changed elsewhere
-        ((writer, revision) pairs; the follower's thread)."""
-        for writer in self.memories.stale(changed):
-            self.memories.load(writer, self._build_memory)
-
     def forget(self, writer: str) -> int:
         """Delete the writer's drawings and head everywhere; return how many drawings."""
         deleted = self.teacher.run(self.store.forget, writer)
         self.memories.drop(writer)
         return deleted
-
-    def _memory_now(self, writer: str) -> tuple[int, PersonalHead]:
-        """The writer's (revision, head), loaded now if this worker has none (teacher)."""
-        entry = self.memories.entry(writer)
-        if entry is None:
-            self.memories.load(writer, self._build_memory)
-            entry = self.memories.entry(writer)
-        return entry
 
     # -- teaching -------------------------------------------------------------------
     def teach(self, request: TeachRequest) -> TeachRecord:
@@ -287,42 +274,54 @@ class ModelHub:
     def _teach(self, request: TeachRequest) -> TeachRecord:
         """One teach, on the teacher thread, top to bottom (see the module doc)."""
         writer = request.writer
-        revision, head = self._memory_now(writer) if writer else (0, None)
+        revision, head = self.memories.now(writer) if writer else (0, None)
         try:
-            with self.store.teaching(request) as txn:
-                if txn.replayed is not None:  # a resend of a committed teach: its answer
-                    return self._answer(txn.replayed, self._live.model, None, request)
-                # Catch up: learn from the newest version, which another worker may have made.
-                live = self._live
-                model = live.model if live.version == txn.base.version \
-                    else Sequential.from_bytes(txn.weights())
-                trunk = self.learner.features(model, request.pixels)
-                h, shared = read(model, trunk, head_start(model))
-                predicted = seen = int(shared[0].argmax())
-                if head is not None:
-                    seen = int(head.probabilities(h, shared, model.temperature)[0].argmax())
-                # Another worker taught this writer since this head was built: rebuild it.
-                stale = head is not None and txn.writer_revision(writer) != revision
-                decision, learned = shared_step(self.policy, self.learner, self.rng, txn,
-                                                model, trunk[0], shared[0], predicted, seen)
-                record = txn.record(decision)
+            try:
+                done = self._transaction(request, head, revision, exclusive=False)
+            except BaseMoved:  # a version came between reading and locking: again, locked
+                done = self._transaction(request, head, revision, exclusive=True)
         except Unavailable as error:
             self._note_write(str(error))
             raise
         self._note_write(None)  # committed
+        record, model = done.record, done.model
+        if record.replayed:
+            return self._answer(record, model, None, request)
         if record.accepted:
-            model = learned
+            model = done.learned
             self._adopt(taught_snapshot(model, record))
         else:
             self.sync()  # it may have caught up with another worker's version
         if writer is not None and record.writer is not None:
-            if stale:
-                self.memories.load(writer, self._build_memory)
+            if done.stale:
+                self.memories.load(writer)
             else:
                 anchors = self.learner.personal_anchors(model)
-                head = head.added(trunk[0], request.label).fitted(model, *anchors)
+                head = head.added(done.trunk, request.label).fitted(model, *anchors)
                 self.memories.put(writer, record.writer.revision, head)
-        return self._answer(record, model, trunk[0], request)
+        return self._answer(record, model, done.trunk, request)
+
+    def _transaction(self, request: TeachRequest, head: PersonalHead | None, revision: int,
+                     exclusive: bool) -> _Done:
+        """The teach's one transaction: read the drawing under the newest version, let the
+        policy decide (it locks everyone's model only to learn), record it, commit."""
+        with self.store.teaching(request, exclusive) as txn:
+            if txn.replayed is not None:  # a resend of a committed teach: its answer
+                return _Done(txn.replayed, self._live.model)
+            # Catch up: learn from the newest version, which another worker may have made.
+            live = self._live
+            model = live.model if live.version == txn.base.version \
+                else Sequential.from_bytes(txn.weights())
+            trunk = self.learner.features(model, request.pixels)
+            h, shared = read(model, trunk, head_start(model))
+            predicted = seen = int(shared[0].argmax())
+            if head is not None:
+                seen = int(head.probabilities(h, shared, model.temperature)[0].argmax())
+            decision, learned = shared_step(self.policy, self.learner, self.rng, txn, model,
+                                            trunk[0], shared[0], predicted, seen)
+            # Another worker taught this writer since this head was built: rebuild it.
+            stale = head is not None and txn.writer_revision(request.writer) != revision
+            return _Done(txn.record(decision), model, trunk[0], learned, stale)
 
     def _answer(self, record: TeachRecord, model: Sequential, trunk: np.ndarray | None,
                 request: TeachRequest) -> TeachRecord:

@@ -1,8 +1,9 @@
-"""A worker's cache of writers' personal heads (``network.online.personal.PersonalHead``).
+"""A worker's writers' personal heads (``network.online.personal.PersonalHead``).
 
 The truth is the writer's drawings in the store; a worker keeps the memories of the
 writers it has seen lately (least recently used go first beyond ``size``), each with
-the writer's revision when it was built.  A teach on this worker updates its writer's
+the writer's revision when it was built (``build``: their drawings from the store,
+fitted under the live model).  A teach on this worker updates its writer's
 entry at once; teaches and forgets on other workers change the writer's revision in the
 store, and the hub's follower reloads those entries (``stale``), so a writer's drawings
 follow them to every worker within a second.
@@ -15,6 +16,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+import numpy as np
+
+from network.nn.model import Sequential
 from network.online.personal import PersonalHead as Memory
 
 from .blocking import native_lock
@@ -23,7 +27,12 @@ from .blocking import native_lock
 class Memories:
     """Writer id -> (revision, Memory), at most ``size`` of them."""
 
-    def __init__(self, size: int = 64):
+    def __init__(self, store, learner, live_model: Callable[[], Sequential],
+                 capacity: int = 100, size: int = 64):
+        self.store = store
+        self.learner = learner
+        self.live_model = live_model  # the model heads are fitted under, when built
+        self.capacity = capacity  # a writer's drawings a head learns from
         self.size = size
         self._entries: OrderedDict[str, tuple[int, Memory]] = OrderedDict()
         self._lock = native_lock()  # taken by greenlets and native threads
@@ -70,6 +79,31 @@ class Memories:
             return [w for w, revision in changed
                     if w in self._entries and self._entries[w][0] < revision]
 
-    def load(self, writer: str, build: Callable[[str], tuple[int, Memory]]) -> None:
-        """Build a writer's memory (``build`` reads the store) and keep it."""
-        self.put(writer, *build(writer))
+    def build(self, writer: str) -> tuple[int, Memory]:
+        """(revision, head) of a writer from the store, fitted under the live model (an
+        empty head, at 0, for a new writer)."""
+        state = self.store.writer_state(writer)
+        if state is None:
+            return 0, Memory(np.zeros((0, 1)), [], self.capacity)
+        images, labels = self.store.writer_drawings(writer, self.capacity)
+        model = self.live_model()
+        head = Memory(self.learner.features(model, images), labels, self.capacity)
+        return state.revision, head.fitted(model, *self.learner.personal_anchors(model))
+
+    def load(self, writer: str) -> None:
+        """Build a writer's memory from the store and keep it."""
+        self.put(writer, *self.build(writer))
+
+    def now(self, writer: str) -> tuple[int, Memory]:
+        """The writer's (revision, head), loaded now if this worker has none."""
+        entry = self.entry(writer)
+        if entry is None:
+            self.load(writer)
+            entry = self.entry(writer)
+        return entry
+
+    def reload(self, changed: list[tuple[str, int]]) -> None:
+        """Rebuild the heads held here of writers whose drawings changed elsewhere
+        ((writer, revision) pairs, from ``Store.changed_writers``)."""
+        for writer in self.stale(changed):
+            self.load(writer)

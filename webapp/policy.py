@@ -6,11 +6,8 @@ one person or a crowd of addresses sends.  ``shared_step`` decides, in this orde
 0. *Trust* (``webapp.trust``): the owner's teaches (``INKLING_TRUST=local``) skip
    budgets and agreement, a teach-token holder's skip agreement and spend the token's
    own budget; both still go through the learner and the guard (3.).  Everything below
-   about budgets and approval is for the public.
-1. *Budgets*: the writer, the address and its network prefix each have a token bucket
-   of shared teaches (``per_hour``, refilled slowly); a spent one refuses, so many
-   addresses buy time, not control.
-2. *Approval*: the shared model takes a drawing at once only when it already reads it
+   about approval and budgets is for the public.
+1. *Approval*: the shared model takes a drawing at once only when it already reads it
    as the taught label at least ``agree_confidence`` sure (0.9).  Any other teach, a
    contradiction or a right label the model is unsure of, waits (``pending``) until an
    operator approves it (``inkling drawings --approve``, which teaches it as the
@@ -22,6 +19,11 @@ one person or a crowd of addresses sends.  ``shared_step`` decides, in this orde
    so by default no count of them is enough.  Before that, letting corrections of
    answers between 50% and 90% flow at once let one /24 plant a backdoor (34%), and
    letting unsure right labels through grew one a half-read drawing at a time (8%).
+2. *Budgets*: a teach that may now reach everyone's model locks it (so teaches that
+   only change their writer's model never wait for each other), then the writer, the
+   address and its network prefix each have a token bucket of shared teaches
+   (``per_hour``, refilled slowly); a spent one refuses, so many addresses buy time,
+   not control.  (A teach that waits spends nothing: approval teaches as the owner.)
 3. *Learning and the guard*: the online learner takes one bounded step with replay, and
    the guard (``network.online.guard``) compares the new version with the base and the
    best recent one on held-out MNIST, every class of drawn digits, the not-sure rate on
@@ -107,6 +109,25 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
     """
     request = txn.request
     label = request.label
+    confidence = float(shared[predicted])
+    trusted = request.trust in ("owner", "token")
+    if not trusted and not (predicted == label and confidence >= policy.agree_confidence):
+        if policy.agree_sources == 0:
+            return TeachDecision(
+                "pending", predicted, seen,
+                f"Everyone's model {belief(predicted, label, confidence, policy)}, so it "
+                f"waits until the server's operator approves this drawing as {article(label)} "
+                f"{label}."), None
+        since = time.time() - policy.agree_hours * 3600
+        others = txn.agreeing_sources(predicted, label, request.source, since)
+        if others + 1 < policy.agree_sources:
+            return TeachDecision(
+                "pending", predicted, seen,
+                f"Everyone's model {belief(predicted, label, confidence, policy)}, so it "
+                f"waits until people elsewhere teach such drawings as {label}s too."), None
+    # From here on the teach may change everyone's model: lock it (BaseMoved if another
+    # worker made a version since this teach read it: the hub runs it again).
+    txn.claim_shared()
     budgets = []
     if policy.budgets and request.trust == "token":
         budgets.append(Budget("token", policy.prefix_per_hour, policy.prefix_burst))
@@ -127,22 +148,6 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
                 f"Everyone's model has learned all it takes from this {who} for now "
                 f"(at most {spent.per_hour:g} drawings an hour); it will listen again "
                 "soon."), None
-    confidence = float(shared[predicted])
-    trusted = request.trust in ("owner", "token")
-    if not trusted and not (predicted == label and confidence >= policy.agree_confidence):
-        if policy.agree_sources == 0:
-            return TeachDecision(
-                "pending", predicted, seen,
-                f"Everyone's model {belief(predicted, label, confidence, policy)}, so it "
-                f"waits until the server's operator approves this drawing as {article(label)} "
-                f"{label}."), None
-        since = time.time() - policy.agree_hours * 3600
-        others = txn.agreeing_sources(predicted, label, request.source, since)
-        if others + 1 < policy.agree_sources:
-            return TeachDecision(
-                "pending", predicted, seen,
-                f"Everyone's model {belief(predicted, label, confidence, policy)}, so it "
-                f"waits until people elsewhere teach such drawings as {label}s too."), None
     replay_x, replay_y = txn.replay(learner.taught, rng)
     result = learner.teach(model, request.pixels, label, replay_x, replay_y, features)
     base = Checks.from_json(txn.base.checks) or learner.checks(model)

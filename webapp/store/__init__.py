@@ -44,6 +44,11 @@ class Unavailable(StoreError):
     """The database cannot be reached, or is full: try again later."""
 
 
+class BaseMoved(StoreError):
+    """A teach claimed everyone's model after another teach made a newer version than the
+    one it read: it rolls back and runs again, exclusive from the start."""
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """One model version without its weights: cheap to read and pass around."""
@@ -176,6 +181,12 @@ class TeachTransaction(abc.ABC):
     # nothing is decided or recorded
 
     @abc.abstractmethod
+    def claim_shared(self) -> None:
+        """Lock everyone's model before learning from ``base`` (a teach that only changes
+        its writer's model never does); raises BaseMoved if ``base`` is no longer the
+        newest version."""
+
+    @abc.abstractmethod
     def record(self, decision: TeachDecision) -> TeachRecord:
         """Write the decision (the drawing; the new version when accepted) and return what
         will be committed when the ``with`` block ends."""
@@ -246,14 +257,16 @@ class Store(abc.ABC):
 
     # -- teaching -------------------------------------------------------------------
     @abc.abstractmethod
-    def teaching(self, request: TeachRequest) -> AbstractContextManager[TeachTransaction]:
-        """Open one teach transaction under the write lock; it commits when the ``with``
+    def teaching(self, request: TeachRequest,
+                 exclusive: bool = False) -> AbstractContextManager[TeachTransaction]:
+        """Open one teach transaction, locking its writer and its teach id (and everyone's
+        model when ``exclusive``, else at ``claim_shared``); it commits when the ``with``
         block ends without an error, and rolls back otherwise."""
 
     def teach(self, request: TeachRequest, step: Step) -> TeachRecord:
         """One teach whose decision ``step(txn)`` makes (tools and tests; the hub opens
         ``teaching`` itself); return after the commit."""
-        with self.teaching(request) as txn:
+        with self.teaching(request, exclusive=True) as txn:
             return txn.replayed or txn.record(step(txn))
 
     @abc.abstractmethod
@@ -281,7 +294,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def changed_writers(self, since: int) -> tuple[int, list[tuple[str, int]]]:
-        """(the newest writer revision, (writer, revision) of those changed after ``since``)."""
+        """(the newest writer revision seen, (writer, revision) of those whose revision is
+        above ``since``).  Revisions grow with the database's clock (microseconds), but
+        teaches of different writers commit in any order: a follower looks back a few
+        seconds before the newest it saw."""
 
     @abc.abstractmethod
     def forget(self, writer: str) -> int:

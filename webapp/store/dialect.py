@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..blocking import native_sleep
 from . import StoreError
 
@@ -17,7 +19,23 @@ class Dialect:
         raise NotImplementedError
 
     def begin_write(self, connection) -> None:
+        """Begin a transaction that holds the database's write lock (versions, operators)."""
         raise NotImplementedError
+
+    def begin_teach(self, connection, keys: list[str]) -> None:
+        """Begin a teach's transaction, locking only what it surely touches (``keys``: its
+        writer, its teach id); ``claim_shared`` locks everyone's model when the teach
+        may change it.  A database with one write lock for everything takes it here."""
+        self.begin_write(connection)
+
+    def claim_shared(self, connection) -> None:
+        """Lock everyone's model inside a teach's transaction (no-op where
+        ``begin_teach`` took the database's one write lock)."""
+
+    def clock(self, connection) -> int:
+        """Microseconds since the epoch by the database's clock (a writer's revision is
+        at least this, so revisions grow across hosts and across a forgotten writer)."""
+        return int(time.time() * 1e6)
 
     def begin_read(self, connection) -> None:
         connection.execute("BEGIN")

@@ -18,7 +18,7 @@ DRAWING_COLUMNS = ("id, created, writer, source, label, predicted, seen, base_ve
 
 class OperatorQueries:
     """Drawings for the operator; needs the SQLStore's ``connections``, ``_q`` and
-    ``_next_revision``."""
+    ``_new_revision``."""
 
     def export_samples(self, writer=None, statuses=None):
         with self.connections.borrow() as connection:
@@ -113,8 +113,7 @@ class OperatorQueries:
         self._q(connection, "UPDATE meta SET value = CAST(CAST(value AS INTEGER) - ? AS TEXT) "
                 "WHERE key = 'accepted'", (int(accepted),))
         for writer in writers:
-            self._q(connection, "UPDATE writers SET revision = ? WHERE writer = ?",
-                    (self._next_revision(connection), writer))
+            self._new_revision(connection, writer)
 
     def counts(self):
         with self.connections.borrow() as connection:

@@ -68,10 +68,15 @@ class Connections:
         except Exception:
             return False
 
+    def write(self):
+        """A transaction holding the database's write lock; commits unless it raises."""
+        return self.transaction(self.dialect.begin_write)
+
     @contextmanager
-    def write(self) -> Iterator[Any]:
+    def transaction(self, begin) -> Iterator[Any]:
+        """A write transaction begun by ``begin(connection)``; commits unless it raises."""
         with self.borrow() as connection:
-            self.dialect.begin_write(connection)
+            begin(connection)
             try:
                 yield connection
                 connection.execute("COMMIT")

@@ -4,11 +4,14 @@ Trade-off: a server we do not write ourselves instead of a file, so that any num
 gunicorn hosts, each with its own instance folder, behave as one Inkling.  Three
 PostgreSQL features carry it, each one documented and nothing home-made:
 
-- *One writer at a time, everywhere.*  A write transaction (a teach, a rollback, an
-  operator's change) begins with ``pg_advisory_xact_lock(LOCK_KEY)``: every host waits
-  for the one before it, and since the lock is released only after that one's commit,
-  the next (READ COMMITTED) statement sees its version.  So version v+1 is learned from
-  v and versions are numbered without gaps, as with SQLite's ``BEGIN IMMEDIATE``.  A
+- *One writer of versions at a time, everywhere.*  A transaction that may make a
+  version (a teach the shared model may learn, a rollback, an operator's change) takes
+  ``pg_advisory_xact_lock(LOCK_KEY)``: every host waits for the one before it, and
+  since the lock is released only after that one's commit, the next (READ COMMITTED)
+  statement sees its version.  So version v+1 is learned from v and versions are
+  numbered without gaps, as with SQLite's ``BEGIN IMMEDIATE``.  A teach that changes
+  only its writer's model locks only that writer and its teach id (two-int advisory
+  locks), so different writers' teaches run side by side on every host.  A
   host killed mid-teach loses its connection; the server rolls its transaction back and
   frees the lock.  ``lock_timeout`` bounds the wait (then ``Unavailable``), and
   ``idle_in_transaction_session_timeout`` frees the lock of a host that hangs.
@@ -51,6 +54,9 @@ except ImportError:  # the optional extra: pip install -e '.[postgres]'
 
 LOCK_KEY = int.from_bytes(b"inkling", "big")
 """The advisory lock every write transaction takes (one bigint, per database)."""
+
+TEACH_LOCKS = int.from_bytes(b"ink", "big")
+"""The first int of the two-int advisory locks of one writer or one teach id."""
 
 CHANNEL = "inkling"
 """The LISTEN/NOTIFY channel; the payload is the newest version number."""
@@ -159,6 +165,23 @@ class PostgresDialect(Dialect):
         # is ours we see the previous holder's commit (REPEATABLE READ would not).
         connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         connection.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+
+    def begin_teach(self, connection, keys: list[str]) -> None:
+        # Only this writer's and this teach id's locks (two-int advisory keys, a space
+        # apart from LOCK_KEY's), always in one order: teaches of different writers run
+        # side by side; claim_shared takes LOCK_KEY if the teach may change the model.
+        connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        for key in sorted(keys):
+            connection.execute(f"SELECT pg_advisory_xact_lock({TEACH_LOCKS}, "
+                               "hashtext(%s))", (key,))
+
+    def claim_shared(self, connection) -> None:
+        connection.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+
+    def clock(self, connection) -> int:
+        (micros,) = connection.execute("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) "
+                                       "* 1000000)::bigint").fetchone()
+        return int(micros)
 
     def begin_read(self, connection) -> None:
         connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

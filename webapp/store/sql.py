@@ -32,7 +32,7 @@ from . import (
 from .dialect import Dialect
 from .operator import OperatorQueries
 from .pool import Connections
-from .teaching import TEACH_IDS_KEPT, SQLTeaching
+from .teaching import TEACH_IDS_KEPT, SQLTeaching, teach_key
 
 PER_WRITER = 200
 """Drawings kept per writer beyond the accepted ones (the newest; older ones go first)."""
@@ -187,23 +187,38 @@ class SQLStore(OperatorQueries, Store):
 
     # -- teaching ---------------------------------------------------------------------
     @contextmanager
-    def teaching(self, request: TeachRequest) -> Iterator[SQLTeaching]:
-        with self.connections.write() as connection:
-            yield SQLTeaching(self, connection, request)
+    def teaching(self, request: TeachRequest, exclusive: bool = False) -> Iterator[SQLTeaching]:
+        keys = [f"writer:{request.writer}"] if request.writer else []
+        key = teach_key(request)
+        if key is not None:
+            keys.append(f"teach:{key}")
 
-    def _next_revision(self, connection) -> int:
-        self._q(connection, "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
-                "WHERE key = 'writer_revision'")
-        return int(self._meta(connection, "writer_revision"))
+        def begin(connection) -> None:
+            self.dialect.begin_teach(connection, keys)
+            if exclusive:
+                self.dialect.claim_shared(connection)
+
+        with self.connections.transaction(begin) as connection:
+            yield SQLTeaching(self, connection, request, claimed=exclusive)
+
+    def _new_revision(self, connection, writer: str) -> bool:
+        """The writer's drawings changed: their revision becomes the larger of itself + 1
+        and the database's clock in microseconds, so it only grows, even for a writer
+        forgotten and back, and the follower can look for changes by it.  No counter
+        shared by all writers: their teaches do not wait for each other.  Returns
+        whether the writer had a row."""
+        clock = self.dialect.clock(connection)
+        return bool(self._q(connection, "UPDATE writers SET revision = CASE WHEN revision "
+                            "+ 1 > ? THEN revision + 1 ELSE ? END WHERE writer = ?",
+                            (clock, clock, writer)).rowcount)
 
     def _touch_writer(self, connection, writer: str, now: float) -> None:
-        """The writer's drawings changed: a new revision (and room for a new writer)."""
-        revision = self._next_revision(connection)
-        known = self._q(connection, "UPDATE writers SET active = ?, revision = ? "
-                        "WHERE writer = ?", (now, revision, writer)).rowcount
-        if not known:
+        """The writer taught: a new revision (and room for a new writer)."""
+        if self._new_revision(connection, writer):
+            self._q(connection, "UPDATE writers SET active = ? WHERE writer = ?", (now, writer))
+        else:
             self._q(connection, "INSERT INTO writers (writer, created, active, revision) "
-                    "VALUES (?, ?, ?, ?)", (writer, now, now, revision))
+                    "VALUES (?, ?, ?, ?)", (writer, now, now, self.dialect.clock(connection)))
             self._prune_writers(connection)
         # Bounded per writer: beyond PER_WRITER, their oldest drawings that the shared
         # model did not learn go (accepted ones are everyone's data set).
@@ -281,10 +296,10 @@ class SQLStore(OperatorQueries, Store):
 
     def changed_writers(self, since):
         with self.connections.read() as connection:
-            newest = int(self._meta(connection, "writer_revision") or 0)
             rows = self._q(connection, "SELECT writer, revision FROM writers WHERE revision > ?",
                            (since,)).fetchall()
-        return newest, [(w, int(r)) for w, r in rows]
+        changed = [(w, int(r)) for w, r in rows]
+        return max([since] + [r for _, r in changed]), changed
 
     def _forget(self, connection, writer: str) -> int:
         return self._q(connection, "DELETE FROM drawings WHERE writer = ?", (writer,)).rowcount
@@ -292,9 +307,7 @@ class SQLStore(OperatorQueries, Store):
     def forget(self, writer):
         with self.connections.write() as connection:
             deleted = self._forget(connection, writer)
-            revision = self._next_revision(connection)
-            self._q(connection, "UPDATE writers SET revision = ? WHERE writer = ?",
-                    (revision, writer))
+            self._new_revision(connection, writer)
         return deleted
 
     def ping(self):

@@ -1,12 +1,15 @@
 """One teach, one SQL transaction: what the hub reads and writes while it holds it.
 
-``SQLStore.teaching(request)`` opens a write transaction (the database's write lock:
-SQLite ``BEGIN IMMEDIATE``, PostgreSQL a transaction-scoped advisory lock) and yields a
-:class:`SQLTeaching`.  The hub reads what the policy needs through it (the base version,
-budgets, agreement, replay, the guard's references), decides, and calls ``record`` once:
-the drawing, the new version when accepted, the writer's new revision and the teach's
-id go in; leaving the ``with`` block commits.  A teach whose id was already committed
-finds its answer in ``replayed`` and records nothing.
+``SQLStore.teaching(request)`` opens a write transaction that locks the teach's writer
+and its teach id (SQLite: ``BEGIN IMMEDIATE``, the file's one write lock; PostgreSQL:
+advisory locks of that writer and that id only) and yields a :class:`SQLTeaching`.  The
+hub reads what the policy needs through it (the base version, budgets, agreement,
+replay, the guard's references); before learning, the policy calls ``claim_shared``,
+which locks everyone's model (PostgreSQL's LOCK_KEY) and checks that no newer version
+came meanwhile.  Then ``record``, once: the drawing, the new version when accepted, the
+writer's new revision and the teach's id go in; leaving the ``with`` block commits.  A
+teach whose id was already committed finds its answer in ``replayed`` and records
+nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from . import (
     IMAGE_SHAPE,
     TAUGHT_WINDOW,
+    BaseMoved,
     Budget,
     StoreError,
     TeachDecision,
@@ -51,7 +55,7 @@ def teach_key(request: TeachRequest) -> str | None:
 class SQLTeaching(TeachTransaction):
     """The open teach transaction of an SQLStore (see the module doc)."""
 
-    def __init__(self, store: SQLStore, connection, request: TeachRequest):
+    def __init__(self, store: SQLStore, connection, request: TeachRequest, claimed: bool):
         self._store = store
         self._connection = connection
         self.request = request
@@ -65,6 +69,16 @@ class SQLTeaching(TeachTransaction):
         reference = store._meta(connection, "reference")
         self.reference = json.loads(reference) if reference else None
         self._recorded = False
+        self._claimed = claimed  # everyone's model is locked (opened exclusive)
+
+    def claim_shared(self) -> None:
+        if self._claimed:
+            return
+        self._store.dialect.claim_shared(self._connection)
+        self._claimed = True
+        (newest,) = self._q("SELECT max(version) FROM versions").fetchone()
+        if newest != self.base.version:
+            raise BaseMoved(f"version {newest} came after this teach read {self.base.version}")
 
     def __repr__(self) -> str:
         return f"SQLTeaching(base={self.base.version})"
@@ -151,6 +165,8 @@ class SQLTeaching(TeachTransaction):
         if decision.status == "accepted":
             if not decision.weights:
                 raise ValueError("an accepted teach needs the new weights")
+            if not self._claimed:
+                raise StoreError("an accepted teach must claim everyone's model first")
             version, heldout, checks = base.version + 1, decision.heldout, decision.checks
             store._insert_version(connection, version, decision.metadata, heldout,
                                   base.version, checks, decision.weights)
