@@ -80,6 +80,16 @@ def test_two_workers_are_counted_as_traffic_flows(make_gunicorn, ws_connect):
     assert counted == predictions, (counted, predictions, served_by)
     assert after["inkling_prediction_seconds_count"] - \
         before.get("inkling_prediction_seconds_count", 0) == predictions
+    # every prediction's stages are timed (a frame parsed, rendered, predicted, sent)
+    for stage in ("parse", "render", "predict", "fields", "send"):
+        key = f'inkling_stage_seconds_count{{stage="{stage}"}}'
+        assert after[key] - before.get(key, 0) == predictions, stage
+    forward = 'inkling_stage_seconds_count{stage="forward"}'
+    assert 1 <= after[forward] - before.get(forward, 0) <= predictions
+    assert after["inkling_batch_size_sum"] - before.get("inkling_batch_size_sum", 0) \
+        == predictions
+    assert after["inkling_loop_lag_seconds_count"] > before.get(
+        "inkling_loop_lag_seconds_count", 0)
     assert after["inkling_open_connections"] == len(clients)
     outcome = taught["shared"]["status"] if "shared" in taught else "accepted"
     assert after[f'inkling_teaches_total{{outcome="{outcome}"}}'] == 1

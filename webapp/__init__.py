@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 METRICS_EVERY = 1.0
 """Seconds between two updates of the gauges native threads know (webapp.metrics)."""
 
+LAG_TICK = 0.01
+"""Seconds between two looks at the event loop's delay (``inkling_loop_lag_seconds``)."""
+
 EXPLAIN_WAIT = 30.0
 """Seconds a request waits for the inside view before it is answered 503."""
 """The repository root: templates/ and static/ live here, next to webapp/."""
@@ -122,7 +125,14 @@ class Runtime:
                 metrics.model_news(self.hub)
                 time.sleep(METRICS_EVERY)
 
+        def lag():  # the event loop's own delay: what every socket of the worker waits
+            while not self.closed:
+                started = time.monotonic()
+                time.sleep(LAG_TICK)
+                metrics.LOOP_LAG.observe(max(0.0, time.monotonic() - started - LAG_TICK))
+
         loop_thread(watch, "inkling-metrics")
+        loop_thread(lag, "inkling-loop-lag")
 
     def remove_session(self, session) -> None:
         """Forget a session that has ended."""

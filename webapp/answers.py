@@ -10,6 +10,7 @@ body of ``GET /api/classic``.  The wire formats are in docs/protocol.md.
 from __future__ import annotations
 
 import base64
+import time
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from network.ink.pixels import to_float, to_uint8
 from network.nn import inside
 from network.nn.losses import softmax
 from network.nn.model import Sequential
+from webapp import metrics
 
 SALIENCY_DECIMALS = 6
 
@@ -34,6 +36,7 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
     ``pen_down``: the ink is still being drawn (a stroke is open), so it is unfinished
     for certain and read with the unfinished ink's temperature (``webapp.hub``).
     """
+    started = time.perf_counter()
     pixels = to_uint8(image)
     encoded = base64.b64encode(pixels.tobytes()).decode("ascii")
     if not pixels.any():
@@ -41,7 +44,11 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
                   "model_version": runtime.hub.version, "image": encoded}
         personal = False
     else:
+        asked = time.perf_counter()
         p = runtime.predict(to_float(pixels), writer, pen_down)
+        answered = time.perf_counter()
+        metrics.STAGES["predict"].observe(answered - asked)
+        started += answered - asked  # the fields' own time, without the wait
         fields = {"digit": p.digit, "confidence": round(p.confidence, 6),
                   "probabilities": [round(float(x), 6) for x in p.probabilities],
                   "model_version": p.model_version, "image": encoded}
@@ -51,6 +58,7 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
         fields["pen_down"] = pen_down
     if writer is not None:
         fields["personal"] = personal
+    metrics.STAGES["fields"].observe(time.perf_counter() - started)
     return fields
 
 

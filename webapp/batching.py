@@ -14,8 +14,10 @@ forward pass for everyone who waits.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
+from webapp import metrics
 from webapp.blocking import loop_condition, loop_event, loop_thread
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,10 @@ class Batcher:
                 batch = self._waiting[:self.max_batch]
                 del self._waiting[:self.max_batch]
             try:
+                started = time.perf_counter()
                 answers = self.predict_many([slot.item for slot in batch])
+                metrics.STAGES["forward"].observe(time.perf_counter() - started)
+                metrics.BATCH_SIZE.observe(len(batch))
             except Exception as error:  # a bug costs this batch its answers, not the thread
                 log.exception("a batch of %d predictions failed", len(batch))
                 answers = [None] * len(batch)

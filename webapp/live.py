@@ -143,12 +143,14 @@ class Session:
         pending = _NO_INK_CHANGE
         for data in frames:
             try:
+                started = time.perf_counter()
                 message = parse_message(data, self.limits)
                 if isinstance(message, INK_MESSAGES):
                     if pending is not _NO_INK_CHANGE:  # answered with this one, not alone
                         metrics.FRAMES_FOLDED.inc()
                     self.ink.apply(message)
                     pending = message.seq
+                    metrics.STAGES["parse"].observe(time.perf_counter() - started)
                     continue
                 if isinstance(message, Inside):  # answered by the prediction, as ink is
                     self.inside = message.on
@@ -188,8 +190,10 @@ class Session:
         answer = explained_fields if self.inside else prediction_fields
         started = time.perf_counter()
         try:
+            image = self.ink.image()
+            metrics.STAGES["render"].observe(time.perf_counter() - started)
             message = {"type": "prediction", "seq": seq,
-                       **answer(self.runtime, self.ink.image(), self.writer,
+                       **answer(self.runtime, image, self.writer,
                                 self.ink.strokes, self.ink.open)}
         except Unavailable as error:  # the inside view took too long: say so, go on
             message = ProtocolError("unavailable", f"The server cannot answer now ({error}); "
@@ -198,8 +202,10 @@ class Session:
             log.exception("predicting for %r failed", self)
             message = server_error(seq)
         metrics.PREDICTIONS.labels("ws").inc()  # counted before the send may yield
-        metrics.PREDICTION_SECONDS.observe(time.perf_counter() - started)
+        sending = time.perf_counter()
+        metrics.PREDICTION_SECONDS.observe(sending - started)
         self.send(message)
+        metrics.STAGES["send"].observe(time.perf_counter() - sending)
 
     def teach(self, message) -> dict:
         """``teach_step``, counted by outcome (webapp/metrics.py)."""

@@ -50,6 +50,22 @@ HELDOUT = Gauge("inkling_heldout_accuracy", "Held-out accuracy of the live versi
                 multiprocess_mode="mostrecent")
 WRITE_ERRORS = Counter("inkling_database_write_errors",
                        "Teaches (and probe writes) the database could not save.")
+STAGE_SECONDS = Histogram(
+    "inkling_stage_seconds",
+    "Server-side seconds of each stage of a prediction on /ws: parse (a frame read and "
+    "applied to the ink), render (ink to pixels), predict (waiting for the batch and its "
+    "forward pass), fields (the answer's fields), send (JSON and the socket); and forward "
+    "(one batch's forward pass, once per batch).", ["stage"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1))
+STAGES = {name: STAGE_SECONDS.labels(name)
+          for name in ("parse", "render", "predict", "fields", "send", "forward")}
+BATCH_SIZE = Histogram("inkling_batch_size", "Predictions in one forward pass.",
+                       buckets=(1, 2, 4, 8, 16, 32, 64))
+LOOP_LAG = Histogram(
+    "inkling_loop_lag_seconds",
+    "How late the worker's event loop wakes a 10 ms timer: the time other work held the "
+    "loop (or the interpreter lock) while every socket of the worker waited.",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 FOLLOWER_LAG = Gauge("inkling_follower_lag_versions", "Versions a worker's live model is "
                      "behind the newest in the database.", multiprocess_mode="max")
 
