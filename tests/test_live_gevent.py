@@ -1,7 +1,8 @@
 """The live protocol's tests again, under the production worker: gunicorn's gevent worker.
 
-``tests/test_live.py`` runs the app on werkzeug's threaded server in the test process, so
-its tests can also look inside the app.  The ones that only speak the protocol are
+``tests/test_live.py`` (and test_explain, test_trust, test_writers) run the app on
+werkzeug's threaded server in the test process, so their tests can also look inside
+the app.  The ones that only speak the protocol (and the HTTP API) are
 imported here (those that look inside stay there), where ``live_server`` and
 ``make_live_server`` start the README's gunicorn instead (one gevent worker, a fresh
 instance folder, the same settings as INKLING_* variables): every socket a greenlet,
@@ -13,7 +14,21 @@ from __future__ import annotations
 
 import pytest
 from support.servers import Gunicorn
-from test_live import (  # noqa: F401  (collected here, with this module's servers)
+
+# Collected here, with this module's servers:
+from test_explain import (  # noqa: F401
+    test_a_bad_inside_message_is_refused,
+    test_explain_answers_a_predictions_fields_and_the_inside,
+    test_explain_counts_against_the_prediction_rate_limit,
+    test_explain_of_an_empty_drawing_is_null,
+    test_explain_refuses_bad_bodies_as_predict_does,
+    test_explain_takes_an_image_and_a_writer,
+    test_several_digits_side_by_side_are_said_to_be_several,
+    test_teaching_trains_the_main_network_never_the_classic_one,
+    test_the_classic_network_is_fifteen_weight_pictures,
+    test_the_saliency_says_which_pixels_the_answer_rests_on,
+)
+from test_live import (  # noqa: F401
     test_a_burst_is_folded_and_its_last_message_answered_with_its_own_seq,
     test_a_foreign_origin_is_refused,
     test_a_message_over_the_size_limit_closes_with_1009,
@@ -37,6 +52,17 @@ from test_live import (  # noqa: F401  (collected here, with this module's serve
     test_the_token_can_be_given_at_the_handshake,
     test_with_a_token_set_predicting_stays_open_and_teaching_needs_it,
     token_server,
+)
+from test_trust import (  # noqa: F401
+    test_a_request_through_a_proxy_is_public,
+    test_a_teach_token_holder_teaches_everyone_directly_on_a_public_server,
+    test_public_mode_keeps_a_correction_waiting,
+    test_without_a_writer_the_owners_correction_is_learned_too,
+)
+from test_writers import (  # noqa: F401
+    test_a_writers_teach_adapts_their_predictions_and_nobody_elses,
+    test_bad_writer_ids_are_bad_messages,
+    test_forget_needs_a_writer,
 )
 
 from webapp.settings import SETTINGS
