@@ -25,7 +25,7 @@ from pathlib import Path
 
 import common
 from support.servers import Gunicorn  # noqa: E402  (after common: BLAS threads are pinned first)
-from support.wsclient import WSClient  # noqa: E402
+from support.wsclient import Closed, WSClient  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:
@@ -35,15 +35,16 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def flood(client: WSClient, frame: bytes, stop: float, dropped: list) -> None:
-    """Send the frame until ``stop`` without reading; note if the server hung up."""
-    client.sock.settimeout(0.5)
+def flood(client: WSClient, text: str, stop: float, dropped: list) -> None:
+    """Send the message until ``stop`` without reading; note if the server hung up.
+
+    A send waits while TCP is full: the server reads this socket slower, as it should.
+    "Without reading": the client library stops reading once 16 messages wait unread.
+    """
     while time.monotonic() < stop:
         try:
-            client.sock.sendall(frame)
-        except TimeoutError:
-            continue  # TCP is full: the server reads this socket slower, as it should
-        except OSError:
+            client.send_text(text)
+        except Closed:
             dropped.append(1)
             return
 
@@ -72,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             flooders = [WSClient(server.ws_url, timeout=60) for _ in range(args.flooders)]
             for client in flooders:
                 client.recv_type("hello")
-            frame = flooders[0].protocol.text(json.dumps({"type": "ink", "strokes": [points]}))
+            text = json.dumps({"type": "ink", "strokes": [points]})
             print(f"gunicorn {args.worker_class}, 1 worker; {args.flooders} flooders sending "
-                  f"{len(frame) / 1024:.0f} KiB ink frames, 1 person drawing; worker RSS "
+                  f"{len(text) / 1024:.0f} KiB ink frames, 1 person drawing; worker RSS "
                   f"before {before:.0f} MiB")
             start = time.monotonic()
             stop = start + args.seconds
             dropped: list = []
-            threads = [threading.Thread(target=flood, args=(c, frame, stop, dropped),
+            threads = [threading.Thread(target=flood, args=(c, text, stop, dropped),
                                         daemon=True) for c in flooders]
             for thread in threads:
                 thread.start()

@@ -36,8 +36,8 @@ come.  Printed: how many idle sockets got their hello, and how many were still o
 the end.
 
 The client is one asyncio process driving the tests' WebSocket client
-(``support.wsclient.AsyncWSClient``); its own CPU and timer lag are printed, so a slow
-client shows as such.
+(``support.wsclient.connect_async``: websockets' asyncio client); its own CPU and timer
+lag are printed, so a slow client shows as such.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from pathlib import Path
 import common
 import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
 from support.servers import Gunicorn  # noqa: E402
-from support.wsclient import AsyncWSClient  # noqa: E402
+from support.wsclient import AsyncConnection, connect_async  # noqa: E402
 
 FRAME = 1 / 60
 """Seconds between two pen samples (one animation frame)."""
@@ -181,39 +181,39 @@ class Drawer:
         self.seq = 0
         self.pending: dict[int, float] = {}  # ink seq -> send time, until a prediction covers it
         self.waiting: dict[int, asyncio.Future] = {}  # seq -> future of its exact answer
-        self.connection: AsyncWSClient | None = None
+        self.connection: AsyncConnection | None = None
 
     def __repr__(self) -> str:
         return f"Drawer({self.index}, teacher={self.teacher}, seq={self.seq})"
 
-    def send(self, message: dict, ink: bool = True) -> int:
+    async def send(self, message: dict, ink: bool = True, answer: bool = False) -> int:
+        """Send ``message`` with the next seq; with ``answer``, await its reply later."""
         self.seq += 1
+        seq = self.seq
         now = time.perf_counter()
-        self.connection.send_json({**message, "seq": self.seq})
+        # Noted before the send, which may wait: the answer may come meanwhile.
         if now >= self.stats.measure_from:
             self.stats.sent += 1
         if ink:
-            self.pending[self.seq] = now
-        return self.seq
+            self.pending[seq] = now
+        if answer:
+            self.waiting[seq] = asyncio.get_running_loop().create_future()
+        await self.connection.send(json.dumps({**message, "seq": seq}, separators=(",", ":")))
+        return seq
 
-    def expect(self, seq: int) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting[seq] = future
-        return future
-
-    async def answer(self, seq: int, future: asyncio.Future) -> dict | None:
+    async def answer(self, seq: int) -> dict | None:
         """Wait for the reply carrying ``seq``; None (counted lost) after ANSWER_TIMEOUT."""
-        await self.connection.writer.drain()
         try:
-            return await asyncio.wait_for(future, ANSWER_TIMEOUT)
+            return await asyncio.wait_for(self.waiting[seq], ANSWER_TIMEOUT)
         except TimeoutError:
-            self.waiting.pop(seq, None)
             return None
+        finally:
+            self.waiting.pop(seq, None)
 
     async def read_loop(self) -> None:
         stats = self.stats
         while True:
-            text = await self.connection.recv_raw()
+            text = await self.connection.recv()
             now = time.perf_counter()
             message = json.loads(text)
             kind, seq = message.get("type"), message.get("seq")
@@ -227,7 +227,7 @@ class Drawer:
                         stats.latencies.append(now - sent)
             elif kind == "error" and message.get("code") != "rejected":
                 stats.errors.append(f"client {self.index}: {message}")
-            future = self.waiting.pop(seq, None) if seq is not None else None
+            future = self.waiting.get(seq) if seq is not None else None
             if future is not None and not future.done():
                 future.set_result(message)
 
@@ -242,8 +242,7 @@ class Drawer:
             for k, frames in enumerate(strokes):
                 tick = time.perf_counter()
                 for points in frames:
-                    self.send({"type": "stroke", "points": points})
-                    await self.connection.writer.drain()
+                    await self.send({"type": "stroke", "points": points})
                     tick += FRAME
                     delay = tick - time.perf_counter()
                     if delay < -0.1:  # the client fell behind: drop frames, as a browser does
@@ -252,13 +251,14 @@ class Drawer:
                     await asyncio.sleep(max(0.0, delay))
                     if tick >= stats.measure_from:  # how late this client's timer fired
                         stats.lag.append(time.perf_counter() - tick)
-                seq = self.send({"type": "end"})
-                if k < len(strokes) - 1:
+                last = k == len(strokes) - 1
+                seq = await self.send({"type": "end"}, answer=last)
+                if not last:
                     await asyncio.sleep(self.rng.uniform(0.1, 0.25))  # to the next stroke
                     continue
                 # The digit is done: the person looks for the answer to their pen-up.
                 counted = time.perf_counter() >= stats.measure_from
-                reply = await self.answer(seq, self.expect(seq))
+                reply = await self.answer(seq)
                 if counted:
                     stats.pen_ups += 1
                     if reply is not None and reply.get("type") == "prediction":
@@ -268,9 +268,9 @@ class Drawer:
                         stats.errors.append(f"client {self.index}: pen-up {seq} got {reply}")
             if self.teacher and time.perf_counter() - last_teach >= self.teach_every:
                 last_teach = time.perf_counter()
-                seq = self.send({"type": "teach", "label": digit}, ink=False)
+                seq = await self.send({"type": "teach", "label": digit}, ink=False, answer=True)
                 counted = last_teach >= stats.measure_from
-                reply = await self.answer(seq, self.expect(seq))
+                reply = await self.answer(seq)
                 if counted:
                     stats.teaches += 1
                     if reply is None:
@@ -283,11 +283,11 @@ class Drawer:
                         stats.rejected += 1
                         stats.teach_latencies.append(time.perf_counter() - last_teach)
             await asyncio.sleep(self.rng.uniform(0.3, 0.6))  # reading the answer
-            self.send({"type": "clear"})
+            await self.send({"type": "clear"})
             await asyncio.sleep(self.rng.uniform(0.2, 0.4))  # the pen goes back to the pad
         # Finish: the last message must be answered by its own seq, and nothing left over.
-        seq = self.send({"type": "end"})
-        reply = await self.answer(seq, self.expect(seq))
+        seq = await self.send({"type": "end"}, answer=True)
+        reply = await self.answer(seq)
         if reply is None or reply.get("type") != "prediction":
             stats.lost += 1
             stats.errors.append(f"client {self.index}: final end {seq} got {reply}")
@@ -302,14 +302,14 @@ async def open_idle(port: int, count: int) -> tuple[list, list]:
     """Open ``count`` idle sockets that read and never send; (connections, readers)."""
     async def one(i: int):
         source = f"127.0.0.{10 + i // IDLE_PER_ADDRESS}"
-        connection = await AsyncWSClient.connect(f"ws://127.0.0.1:{port}/ws", source=source,
-                                                 timeout=60)
+        connection = await connect_async(f"ws://127.0.0.1:{port}/ws", source=source,
+                                         timeout=60)
         await connection.recv()  # hello
         return connection
 
     async def drain(connection):
         while True:
-            await connection.recv_raw()
+            await connection.recv()
 
     connections = []
     for start in range(0, count, 50):  # 50 handshakes at a time
@@ -327,8 +327,8 @@ async def run_clients(port: int, clients: int, teachers: int, seconds: float, wa
     idlers, idle_readers = await open_idle(port, idle) if idle else ([], [])
     drawers = [Drawer(i, port, stats, i < teachers, teach_every) for i in range(clients)]
     for drawer in drawers:
-        drawer.connection = await AsyncWSClient.connect(f"ws://127.0.0.1:{port}/ws")
-        hello = await drawer.connection.recv()
+        drawer.connection = await connect_async(f"ws://127.0.0.1:{port}/ws")
+        hello = json.loads(await drawer.connection.recv())
         assert hello["type"] == "hello", hello
     readers = [asyncio.create_task(d.read_loop()) for d in drawers]
     begin = time.perf_counter()

@@ -26,8 +26,9 @@ predict - echo - compute estimates what the web layer adds.
 It prints p50/p99 of each and the same-run ratio predict/echo, then stops the server.
 Loopback only, bounded by --messages/--teaches and --timeout; stops by itself.
 
-The client is the tests' synchronous wsproto client (``support.wsclient``): no thread
-hand-off, so the echo baseline measures the server's stack, not the client's.
+The client is the tests' synchronous client (``support.wsclient``, websockets' sync
+client): its reader thread hands each message over to the caller, a cost the echo
+baseline carries too, so predict - echo still leaves the server's own work.
 """
 
 from __future__ import annotations

@@ -335,7 +335,7 @@ def test_the_echo_route_exists_only_for_benchmarks(make_live_server, ws_connect)
     plain = make_live_server()
     with pytest.raises(HandshakeRejected) as caught:
         ws_connect(plain.url.replace("http", "ws") + "/ws/echo")
-    assert caught.value.status == 404
+    assert caught.value.response.status_code == 404
     bench = make_live_server(BENCH_ECHO=True)
     ws = ws_connect(bench.url.replace("http", "ws") + "/ws/echo")
     ws.send_text("ping?")

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from support.drawings import draw_digit
-from support.wsclient import Protocol, WSClient
+from support.wsclient import Closed, WSClient
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
@@ -73,25 +75,26 @@ def test_a_flood_of_large_frames_leaves_memory_bounded_and_others_answered(make_
     other = WSClient(server.ws_url, timeout=30)
     assert flooder.recv()["type"] == other.recv()["type"] == "hello"
     # One 3,000-point stroke message (about 45 kB), sent again and again for eight
-    # seconds as fast as the server lets us; the frame is built once, so the client could
-    # push hundreds of megabytes a second if the server read them.
+    # seconds as fast as the server lets us; the text is made once, so the client could
+    # push hundreds of megabytes a second if the server read them.  A send returns once
+    # the kernel has taken the frame; it waits while the kernel's buffers are full.
     points = [[float(i % 280), float((7 * i) % 280)] for i in range(3000)]
-    frame = flooder.protocol.text(json.dumps({"type": "ink", "strokes": [points]}))
+    text = json.dumps({"type": "ink", "strokes": [points]})
     stop = time.monotonic() + 8.0
     blocked = [0]
 
-    closed: list[OSError] = []
+    closed: list[Closed] = []
 
     def flood():
-        flooder.sock.settimeout(0.5)
         while time.monotonic() < stop:
+            started = time.monotonic()
             try:
-                flooder.sock.sendall(frame)
-            except TimeoutError:
-                blocked[0] += 1  # the kernel's buffers are full: the server stopped reading
-            except OSError as error:
+                flooder.send_text(text)
+            except Closed as error:
                 closed.append(error)
                 return
+            if time.monotonic() - started > 0.5:
+                blocked[0] += 1  # the kernel's buffers were full: the server stopped reading
 
     for i in range(20):  # the worker's first predictions allocate what later ones reuse
         other.request({"type": "stroke", "points": [[i, 5.0]]})
@@ -116,7 +119,7 @@ def test_a_flood_of_large_frames_leaves_memory_bounded_and_others_answered(make_
         assert (after - settled) / 1024 < 8, "the worker kept growing while the flood went on"
         assert other.request({"type": "ink", "strokes": draw_digit(1)})["digit"] is not None
     finally:
-        flooder.sock.close()
+        flooder.close()
         other.close()
 
 
@@ -126,30 +129,35 @@ def test_a_client_that_never_reads_is_dropped_and_stalls_nobody(make_gunicorn):
     stuck = WSClient(server.ws_url, timeout=30, recv_buffer=2048)
     try:
         assert other.recv()["type"] == stuck.recv()["type"] == "hello"
-        # Each bad frame costs the server an error message and no model time, so its
-        # answers soon fill the socket buffers and the server's sends block.
-        junk = b"".join(stuck.protocol.text("x") for _ in range(500))
-        stuck.sock.settimeout(0.2)
-        deadline = time.monotonic() + 60
-        while True:
-            assert time.monotonic() < deadline, "a client that never reads was kept"
+        # From now on nothing reads what stuck is sent (its library stops reading once 16
+        # messages wait).  Each bad frame costs the server an error message and no model
+        # time, so its answers soon fill the socket buffers and the server's sends block.
+
+        def never_read():
             try:
-                stuck.sock.sendall(junk)
-            except TimeoutError:
-                pass  # our own send buffer is full: the server stopped reading us
-            except OSError:
-                break  # the server has closed the socket
-            reply = other.request({"type": "stroke", "points": [[1.0, 2.0]]}, timeout=10)
+                while True:
+                    stuck.send_text("x")  # waits while our own send buffer is full
+            except Closed:
+                pass  # the server has closed the socket
+
+        sender = threading.Thread(target=never_read, daemon=True)
+        sender.start()
+        deadline = time.monotonic() + 60
+        while sender.is_alive():
+            assert time.monotonic() < deadline, "a client that never reads was kept"
+            # a whole drawing each time (strokes would pile up to the stroke limit)
+            reply = other.request({"type": "ink", "strokes": [[[1.0, 2.0]]]}, timeout=10)
             assert reply["type"] == "prediction"
+            sender.join(0.2)  # until stuck is dropped, the other socket is tried every 0.2 s
         assert_a_new_person_can_draw_and_teach(server)
     finally:
         other.close()
-        stuck.sock.close()
+        stuck.close()
 
 
 def test_handshakes_cut_short_leave_no_tracebacks(make_gunicorn):
     server = make_gunicorn(workers=1)
-    request = Protocol("127.0.0.1", server.port, "/ws").request
+    request = ClientProtocol(parse_uri(server.ws_url)).connect().serialize()
     for i in range(50):
         s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         s.sendall(request if i % 2 else request[: len(request) // 2])

@@ -269,6 +269,12 @@ def test_raw_broken_frames_cost_at_most_their_own_connection(fuzz_server):
         try:
             assert ws.recv()["type"] == "hello"
             try:
+                # Past the library, on its socket: websockets only ever writes valid frames
+                # (its protocol raises before it would frame a bad opcode, reserved bits,
+                # a bad close code, a control frame over 125 bytes...), so these bytes
+                # have no library route.  Its reader thread still reads the answers and
+                # the close frame; it writes nothing meanwhile (no ping from either side
+                # this soon after the handshake; a close answer comes after our bytes).
                 ws.sock.sendall(b"".join(chunks) + frame(0x1, b'{"type":"end"}'))
                 # Hang up our side: a cut-off frame would leave the server waiting for
                 # the rest.  Whatever it made of the bytes, it must end the connection.

@@ -177,7 +177,8 @@ def test_a_reload_closes_old_sockets_with_1001_and_new_workers_serve(make_gunico
         during = ws_connect(server)
         assert during.recv()["type"] == "hello"
     except HandshakeRejected as refused:
-        assert refused.status == 503 and b"restarting" in refused.body, refused
+        assert refused.response.status_code == 503, refused
+        assert b"restarting" in refused.response.body, refused
     # Once both old workers are gone, only the new ones accept: a new person is served.
     server.wait_for_log(r"Worker exiting \(pid", count=2, timeout=30)
     fresh = ws_connect(server)

@@ -1,6 +1,7 @@
 """Helpers shared by the tests and the benchmarks (import as ``support.<module>``).
 
-- ``wsclient``: the one WebSocket client (blocking and asyncio drivers on wsproto);
+- ``wsclient``: the one WebSocket client (the ``websockets`` library, sync and asyncio,
+  and the app's JSON messages);
 - ``servers``: live werkzeug servers and the README's gunicorn;
 - ``drawings``: simple strokes for tests that need ink;
 - ``together``: many clients at once, one thread each, failures reported back;
