@@ -428,7 +428,7 @@ def test_a_full_database_makes_teaches_unavailable_and_health_503_then_recovers(
     assert ws.request({"type": "ink", "strokes": draw_digit(7)})["digit"] is not None
     # room again (an operator deleted an old version): health recovers with no restart,
     # and so does teaching
-    with hub.store._write() as connection:
+    with hub.store.connections.write() as connection:
         connection.execute("DELETE FROM versions WHERE version = 1")
     deadline = time.monotonic() + 30
     while True:

@@ -24,15 +24,15 @@ from network.pretrained import NOT_SURE_BELOW
 from webapp.inkstate import InkState
 from webapp.protocol import (
     Clear,
+    DrawingLimits,
     End,
     Ink,
-    Limits,
     ProtocolError,
     Stroke,
     Undo,
 )
 
-LIMITS = Limits()
+LIMITS = DrawingLimits()
 
 
 def pixels(message) -> np.ndarray:
@@ -51,7 +51,7 @@ def expected_pixels(strokes) -> np.ndarray:
 
 
 def test_ink_state_follows_the_messages():
-    ink = InkState(Limits(max_points_per_stroke=5, max_points_per_drawing=8, max_strokes=2))
+    ink = InkState(DrawingLimits(max_points_per_stroke=5, max_points_per_drawing=8, max_strokes=2))
     a = np.array([[0.0, 0.0], [1.0, 1.0]])
     ink.apply(Stroke(1, a))
     ink.apply(Stroke(2, a + 1))  # same open stroke
