@@ -16,6 +16,7 @@ from network.online.guard import Checks, Margins, verdict
 from network.online.personal import PersonalHead, hidden_features
 from network.online.reading import read
 from webapp.policy import Policy
+from webapp.store import TeachRequest
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +209,16 @@ def test_a_personal_head_is_a_function_of_the_drawings(trained):
 def features(model, images):
     """Trunk features of uint8 images."""
     return trunk_features(model, to_float(images))
+
+
+def test_teaches_that_learn_whatever_the_model_reads_lock_everyones_model_at_once():
+    """The owner's and a token holder's teaches (or any, when one source is agreement
+    enough) go on to learning whatever the model reads: the hub opens their transaction
+    locked, so they never find a newer version at claim_shared and run twice."""
+    def teach_as(trust):
+        return TeachRequest([], np.zeros((28, 28), np.uint8), 1, trust=trust)
+
+    policy = Policy()
+    assert policy.always_learns(teach_as("owner")) and policy.always_learns(teach_as("token"))
+    assert not policy.always_learns(teach_as("public"))
+    assert Policy(agree_sources=1).always_learns(teach_as("public"))

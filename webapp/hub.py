@@ -277,7 +277,8 @@ class ModelHub:
         revision, head = self.memories.now(writer) if writer else (0, None)
         try:
             try:
-                done = self._transaction(request, head, revision, exclusive=False)
+                done = self._transaction(request, head, revision,
+                                         exclusive=self.policy.always_learns(request))
             except BaseMoved:  # a version came between reading and locking: again, locked
                 done = self._transaction(request, head, revision, exclusive=True)
         except Unavailable as error:

@@ -63,6 +63,13 @@ class Policy:
     prefix_burst: float = 60.0
     budgets: bool = True
 
+    def always_learns(self, request) -> bool:
+        """Whether a teach goes on to learning whatever the model reads (the owner's, a
+        token holder's, or any when one source is agreement enough): its transaction
+        locks everyone's model from the start instead of finding a newer version at
+        ``claim_shared`` and running again."""
+        return request.trust in ("owner", "token") or self.agree_sources == 1
+
     @classmethod
     def from_config(cls, config) -> Policy:
         """The policy of an app's settings (``webapp.settings``)."""
