@@ -33,7 +33,6 @@ machine is shared: compare the two set-ups of one run, not runs of different day
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import tempfile
@@ -41,8 +40,9 @@ import threading
 import time
 
 import common
+from setups import deployments  # noqa: E402
 from support.drawings import draw_digit  # noqa: E402
-from support.postgres import PostgresCluster, missing  # noqa: E402
+from support.postgres import missing  # noqa: E402
 from support.servers import Gunicorn  # noqa: E402
 from support.wsclient import WSClient  # noqa: E402
 
@@ -123,8 +123,6 @@ def fanout(teacher_host: Gunicorn, listener_host: Gunicorn, listeners: int,
 
 
 def measure(name: str, hosts: list[Gunicorn], args) -> dict:
-    for host in hosts:
-        host.wait_ready()
     rate = throughput(hosts, args.teachers, args.seconds)
     delays = fanout(hosts[0], hosts[-1], args.listeners, args.fanout)
     return {"name": name, **rate, "p50": common.percentile_ms(delays, 50),
@@ -148,24 +146,8 @@ def main(argv=None) -> int:
     results = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="inkling-bench-") as folder:
-        setups = [("SQLite, 1 host", None, 1), ("PostgreSQL, 2 hosts", "pg", 2)]
-        for name, database, count in setups:
-            cluster = PostgresCluster(durable=True).start() if database else None
-            env = dict(LEARN_EVERYTHING)
-            if cluster is not None:
-                env["INKLING_DATABASE_URL"] = cluster.create_database("bench")
-            hosts = [Gunicorn(os.path.join(folder, f"{database or 'sqlite'}-{i}"),
-                              workers=args.workers, **env) for i in range(count)]
-            watchdog = threading.Timer(args.timeout, lambda hs=hosts: [h.kill9() for h in hs])
-            watchdog.start()
-            try:
-                results.append(measure(name, hosts, args))
-            finally:
-                watchdog.cancel()
-                for host in hosts:
-                    host.stop()
-                if cluster is not None:
-                    cluster.destroy()
+        for name, hosts in deployments(folder, args.workers, LEARN_EVERYTHING, args.timeout):
+            results.append(measure(name, hosts, args))
 
     print(f"{args.teachers} teachers for {args.seconds:g} s; fan-out over {args.fanout} "
           f"teaches x {args.listeners} listeners; gunicorn gevent, {args.workers} workers "

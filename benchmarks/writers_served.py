@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -39,8 +38,9 @@ import time
 import common
 import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
 from serverstats import cpu_seconds  # noqa: E402
+from setups import deployments  # noqa: E402
 from support.mnist_files import MNIST_DIR  # noqa: E402
-from support.postgres import PostgresCluster, missing  # noqa: E402
+from support.postgres import missing  # noqa: E402
 from support.servers import Gunicorn  # noqa: E402
 from support.wsclient import WSClient  # noqa: E402
 from writers import WRITERS, write  # noqa: E402
@@ -180,29 +180,11 @@ def main(argv=None) -> int:
     print(common.header())
     started, results = time.monotonic(), []
     with tempfile.TemporaryDirectory(prefix="inkling-bench-") as folder:
-        for name, database, count in [("SQLite, 1 host", None, 1),
-                                      ("PostgreSQL, 2 hosts", "pg", 2)]:
-            cluster = PostgresCluster(durable=True).start() if database else None
-            env = dict(PUBLIC)
-            if cluster is not None:
-                env["INKLING_DATABASE_URL"] = cluster.create_database("bench")
-            hosts = [Gunicorn(os.path.join(folder, f"{database or 'sqlite'}-{i}"),
-                              workers=args.workers, **env) for i in range(count)]
-            watchdog = threading.Timer(args.timeout, lambda hs=hosts: [h.kill9() for h in hs])
-            watchdog.start()
-            try:
-                for host in hosts:
-                    host.wait_ready()
-                drawings = corrections(hosts[0], max(args.just_taught, args.writers), args.seed)
-                served = just_taught(hosts, drawings[:args.just_taught], args.workers)
-                rate = throughput(hosts, drawings, args.writers, args.seconds)
-                results.append({"name": name, **served, **rate})
-            finally:
-                watchdog.cancel()
-                for host in hosts:
-                    host.stop()
-                if cluster is not None:
-                    cluster.destroy()
+        for name, hosts in deployments(folder, args.workers, PUBLIC, args.timeout):
+            drawings = corrections(hosts[0], max(args.just_taught, args.writers), args.seed)
+            served = just_taught(hosts, drawings[:args.just_taught], args.workers)
+            rate = throughput(hosts, drawings, args.writers, args.seconds)
+            results.append({"name": name, **served, **rate})
 
     print(f"{args.just_taught} corrections taught one by one, then {args.writers} "
           f"writers teaching for {args.seconds:g} s; {args.workers} gunicorn gevent workers "
