@@ -75,45 +75,33 @@ class OperatorQueries:
         return out
 
     def delete_drawings(self, ids):
-        ids = sorted({int(i) for i in ids})
-        if not ids:
-            return 0
-        marks = ",".join("?" * len(ids))
-        with self.connections.write() as connection:
-            accepted, writers = self._removing(connection, ids)
-            deleted = self._q(connection, f"DELETE FROM drawings WHERE id IN ({marks})",
-                              ids).rowcount
-            self._after_removal(connection, accepted, writers)
-        return deleted
+        return self._take_out(ids, "DELETE FROM drawings WHERE id IN ({marks})")
 
     def quarantine(self, ids, reason):
+        return self._take_out(ids, "UPDATE drawings SET status = 'quarantined', reason = ? "
+                              "WHERE status <> 'quarantined' AND id IN ({marks})", reason)
+
+    def _take_out(self, ids, statement: str, *before_ids) -> int:
+        """Run ``statement`` (its ``{marks}`` the ids' placeholders) on drawings by id in
+        one write; keep the accepted count, and tell workers the writers' memories
+        changed.  Returns the rows it changed."""
         ids = sorted({int(i) for i in ids})
         if not ids:
             return 0
         marks = ",".join("?" * len(ids))
         with self.connections.write() as connection:
-            accepted, writers = self._removing(connection, ids)
-            changed = self._q(connection, "UPDATE drawings SET status = 'quarantined', "
-                              f"reason = ? WHERE status <> 'quarantined' AND id IN ({marks})",
-                              (reason, *ids)).rowcount
-            self._after_removal(connection, accepted, writers)
+            writers = [w for (w,) in self._q(connection, "SELECT DISTINCT writer FROM "
+                                             f"drawings WHERE id IN ({marks}) AND writer IS "
+                                             "NOT NULL", ids)]
+            (accepted,) = self._q(connection, "SELECT count(*) FROM drawings WHERE status = "
+                                  f"'accepted' AND id IN ({marks})", ids).fetchone()
+            changed = self._q(connection, statement.format(marks=marks),
+                              (*before_ids, *ids)).rowcount
+            self._q(connection, "UPDATE meta SET value = CAST(CAST(value AS INTEGER) - ? AS "
+                    "TEXT) WHERE key = 'accepted'", (int(accepted),))
+            for writer in writers:
+                self._new_revision(connection, writer)
         return changed
-
-    def _removing(self, connection, ids: list[int]) -> tuple[int, list[str]]:
-        """Of drawings about to leave: how many were accepted, and their writers."""
-        marks = ",".join("?" * len(ids))
-        writers = [w for (w,) in self._q(connection, "SELECT DISTINCT writer FROM drawings "
-                                         f"WHERE id IN ({marks}) AND writer IS NOT NULL", ids)]
-        accepted = self._q(connection, "SELECT count(*) FROM drawings WHERE status = "
-                           f"'accepted' AND id IN ({marks})", ids).fetchone()[0]
-        return accepted, writers
-
-    def _after_removal(self, connection, accepted: int, writers: list[str]) -> None:
-        """Keep the accepted count, and tell workers the writers' memories changed."""
-        self._q(connection, "UPDATE meta SET value = CAST(CAST(value AS INTEGER) - ? AS TEXT) "
-                "WHERE key = 'accepted'", (int(accepted),))
-        for writer in writers:
-            self._new_revision(connection, writer)
 
     def counts(self):
         with self.connections.borrow() as connection:
