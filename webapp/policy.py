@@ -117,8 +117,8 @@ def shared_step(policy: Policy, learner: OnlineLearner, rng: np.random.Generator
     request = txn.request
     label = request.label
     confidence = float(shared[predicted])
-    trusted = request.trust in ("owner", "token")
-    if not trusted and not (predicted == label and confidence >= policy.agree_confidence):
+    if not policy.always_learns(request) and \
+            not (predicted == label and confidence >= policy.agree_confidence):
         if policy.agree_sources == 0:
             return TeachDecision(
                 "pending", predicted, seen,
