@@ -52,10 +52,10 @@ WRITE_ERRORS = Counter("inkling_database_write_errors",
                        "Teaches (and probe writes) the database could not save.")
 STAGE_SECONDS = Histogram(
     "inkling_stage_seconds",
-    "Server-side seconds of each stage of a prediction on /ws: parse (a frame read and "
-    "applied to the ink), render (ink to pixels), predict (waiting for the batch and its "
-    "forward pass), fields (the answer's fields), send (JSON and the socket); and forward "
-    "(one batch's forward pass, once per batch).", ["stage"],
+    "Server-side seconds of each stage of a prediction: parse (a frame read and applied "
+    "to the ink), render (ink to pixels) and send (JSON and the socket) on /ws; predict "
+    "(waiting for the batch and its forward pass) and fields (the answer's fields) on /ws "
+    "and the HTTP API; and forward (one batch's forward pass, once per batch).", ["stage"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1))
 STAGES = {name: STAGE_SECONDS.labels(name)
           for name in ("parse", "render", "predict", "fields", "send", "forward")}
