@@ -103,8 +103,7 @@ def migrate(dialect: Dialect, connection) -> int:
     if before == 1:
         dialect.finish_upgrade_from_1(connection)
     dialect.tune_schema(connection)
-    for key, value in (("schema", str(SCHEMA_VERSION)), ("accepted", "0"),
-                       ("writer_revision", "0")):
+    for key, value in (("schema", str(SCHEMA_VERSION)), ("accepted", "0")):
         _q(dialect, connection, "INSERT INTO meta (key, value) VALUES (?, ?) "
            "ON CONFLICT (key) DO NOTHING", (key, value))
     _q(dialect, connection, "UPDATE meta SET value = ? WHERE key = 'schema'",
