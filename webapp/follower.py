@@ -63,7 +63,7 @@ class Follower:
             if self._stopping:
                 return
             hub.sync()
-            latest = store.latest_version()
+            latest = hub.latest_seen
             self.lag = 0 if latest is None else max(0, latest - hub.version)
             hub.teacher.tidy_when_idle()
             if hub.write_error and store.has_room():

@@ -99,6 +99,7 @@ class ModelHub:
         self.teacher = Teacher(teach_queue, tidy=self._tidy)
         self.follower = Follower(self, follow_interval)
         self.write_error: str | None = None  # why the last teach could not be saved, if so
+        self.latest_seen: int | None = None  # the newest version in the store at sync
         self._news: list = []  # called when a newer version becomes live
         self._swap = native_lock()  # the follower, the teacher and greenlets share it
         self._started = False
@@ -171,8 +172,8 @@ class ModelHub:
         return True
 
     def sync(self) -> bool:
-        """Adopt the store's newest version if it is newer; return whether it changed."""
-        latest = self.store.latest_version()
+        """Adopt the store's newest version (``latest_seen``) if newer; True if it did."""
+        latest = self.latest_seen = self.store.latest_version()
         if latest is None or latest <= self._live.version:
             return False
         try:
