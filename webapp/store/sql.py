@@ -201,22 +201,20 @@ class SQLStore(OperatorQueries, Store):
         with self.connections.transaction(begin) as connection:
             yield SQLTeaching(self, connection, request, claimed=exclusive)
 
-    def _new_revision(self, connection, writer: str) -> bool:
+    def _new_revision(self, connection, writer: str, active: float | None = None) -> bool:
         """The writer's drawings changed: their revision becomes the larger of itself + 1
         and the database's clock in microseconds, so it only grows, even for a writer
         forgotten and back, and the follower can look for changes by it.  No counter
-        shared by all writers: their teaches do not wait for each other.  Returns
-        whether the writer had a row."""
+        shared by all writers: their teaches do not wait for each other.  ``active``, if
+        given, is when they taught.  Returns whether the writer had a row."""
         clock = self.dialect.clock(connection)
-        return bool(self._q(connection, "UPDATE writers SET revision = CASE WHEN revision "
-                            "+ 1 > ? THEN revision + 1 ELSE ? END WHERE writer = ?",
-                            (clock, clock, writer)).rowcount)
+        return bool(self._q(connection, "UPDATE writers SET revision = CASE WHEN revision + "
+                            "1 > ? THEN revision + 1 ELSE ? END, active = coalesce(?, active) "
+                            "WHERE writer = ?", (clock, clock, active, writer)).rowcount)
 
     def _touch_writer(self, connection, writer: str, now: float) -> None:
         """The writer taught: a new revision (and room for a new writer)."""
-        if self._new_revision(connection, writer):
-            self._q(connection, "UPDATE writers SET active = ? WHERE writer = ?", (now, writer))
-        else:
+        if not self._new_revision(connection, writer, active=now):
             self._q(connection, "INSERT INTO writers (writer, created, active, revision) "
                     "VALUES (?, ?, ?, ?)", (writer, now, now, self.dialect.clock(connection)))
             self._prune_writers(connection)
