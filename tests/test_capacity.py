@@ -10,12 +10,12 @@ import json
 import socket
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from support.drawings import draw_digit
 from support.wsclient import Closed, WSClient
+from test_metrics import scrape
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
@@ -42,11 +42,7 @@ FLOOD_AFTER = 4.0
 
 def renders(server) -> int:
     """Predictions the server has answered so far, by its own count (GET /metrics)."""
-    with urllib.request.urlopen(server.url + "/metrics", timeout=30) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith('inkling_stage_seconds_count{stage="render"}'):
-                return int(float(line.rsplit(" ", 1)[1]))
-    return 0
+    return int(scrape(server.url).get('inkling_stage_seconds_count{stage="render"}', 0))
 
 
 def assert_a_new_person_can_draw_and_teach(server) -> None:
