@@ -14,8 +14,11 @@ Each drawing is streamed to a fresh gunicorn (the README's command, one worker, 
 given model, rate limits off) over ``/ws``, ``--points`` points a frame, and every
 frame's prediction is awaited before the next frame is sent.  Each prediction is
 scored against the digit the drawing becomes, in four stages: the first half of the
-ink, 50-80%, 80-100% with the pen still down, and after the last pen-up.  Per stage:
-accuracy, ECE (15 bins), and the share of predictions at least 90% sure and wrong.
+ink, 50-80%, 80-100% while still drawing, and after the last pen-up.  Per stage:
+accuracy, ECE (15 bins), and the share of predictions at least 90% sure and wrong;
+then the first three again, split into predictions made with the pen down (read as
+unfinished ink) and those made when the pen was lifted between strokes (read as a
+finished drawing: the server cannot know yet whether another stroke follows).
 Then *when the answer settles*: the share of the ink after which the page shows the
 right digit (at least ``not_sure_below`` sure, ``network.pretrained``) and keeps
 showing it to the end; median and 90th percentile over drawings that end right.
@@ -43,8 +46,9 @@ from network.training.calibration import expected_calibration_error  # noqa: E40
 from network.training.mnist import load_mnist  # noqa: E402
 from network.training.penorder import in_pen_order, ink_length  # noqa: E402
 
-STAGES = ("first half of the ink", "50-80% of the ink", "80-100%, pen down",
+STAGES = ("first half of the ink", "50-80% of the ink", "80-100%, still drawing",
           "after the last pen-up")
+SHORT = ("first half", "50-80%", "80-100%")
 
 
 def held_back(n_mnist: int, n_styled: int, rng: np.random.Generator, data) -> list:
@@ -64,6 +68,11 @@ def held_back(n_mnist: int, n_styled: int, rng: np.random.Generator, data) -> li
     for d in styles.styled_drawings(n_styled, rng, bases=bases):
         drawings.append((d.strokes, d.label, d.style))
     return drawings
+
+
+def pen_state(stage: int) -> tuple[int, bool]:
+    """(stage, pen down) of a recorded stage: -1 - stage marks the pen up."""
+    return (stage, True) if stage >= 0 else (-1 - stage, False)
 
 
 def stage_of(share: float) -> int:
@@ -93,7 +102,8 @@ def stream(url: str, drawing: list, points: int) -> list[tuple[float, int, np.nd
             out.append((share, 3 if index == len(drawing) - 1 else stage_of(share), reply))
     finally:
         ws.close()
-    return [(share, stage, np.asarray(m["probabilities"], dtype=np.float64))
+    return [(share, stage if m.get("pen_down") else -1 - stage,
+             np.asarray(m["probabilities"], dtype=np.float64))
             for share, stage, m in out if m.get("probabilities") is not None]
 
 
@@ -107,6 +117,19 @@ def settle(frames, digit: int, threshold: float) -> float | None:
     while k > 0 and shown_right[k - 1]:
         k -= 1
     return frames[k][0] if k < len(frames) else 1.0
+
+
+def table_row(name: str, scored: list) -> None:
+    """One stage's line: predictions, accuracy, mean confidence, ECE, confident mistakes."""
+    if not scored:
+        return
+    p = np.array([p for p, _ in scored])
+    y = np.array([d for _, d in scored])
+    right = p.argmax(axis=1) == y
+    confident_wrong = float(np.mean((p.max(axis=1) >= 0.9) & ~right))
+    print(f"{name:<24} {len(y):>11} {100 * right.mean():8.1f}% "
+          f"{100 * p.max(axis=1).mean():10.1f}% "
+          f"{100 * expected_calibration_error(p, y):6.2f}% {100 * confident_wrong:20.1f}%")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,19 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     threshold = pretrained.NOT_SURE_BELOW
     print(f"\n{'stage':<24} {'predictions':>11} {'accuracy':>9} {'confidence':>11} "
           f"{'ECE':>7} {'>=90% sure and wrong':>21}")
+    rows = [(pen_state(s), p, digit) for frames, (_, digit, _) in zip(results, drawings,
+                                                                      strict=True)
+            for _, s, p in frames]
     for stage, name in enumerate(STAGES):
-        probabilities, labels = [], []
-        for frames, (_, digit, _) in zip(results, drawings, strict=True):
-            for _, s, p in frames:
-                if s == stage:
-                    probabilities.append(p)
-                    labels.append(digit)
-        p, y = np.array(probabilities), np.array(labels)
-        right = p.argmax(axis=1) == y
-        confident_wrong = float(np.mean((p.max(axis=1) >= 0.9) & ~right))
-        print(f"{name:<24} {len(y):>11} {100 * right.mean():8.1f}% "
-              f"{100 * p.max(axis=1).mean():10.1f}% "
-              f"{100 * expected_calibration_error(p, y):6.2f}% {100 * confident_wrong:20.1f}%")
+        table_row(name, [(p, d) for (s, _), p, d in rows if s == stage])
+    print("  of which with the pen down (read as unfinished) / lifted between strokes:")
+    for stage in range(3):
+        for down in (True, False):
+            table_row(f"  {SHORT[stage]}, pen {'down' if down else 'up'}",
+                      [(p, d) for (s, pen), p, d in rows if s == stage and pen == down])
     settled = [settle(frames, digit, threshold)
                for frames, (_, digit, _) in zip(results, drawings, strict=True)]
     known = np.array([s for s in settled if s is not None])

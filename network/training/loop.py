@@ -14,11 +14,15 @@ continental 1, a crossed 7, a slashed 0...), drawn in many hands.  With ``outlie
 every batch also carries that share of non-digits (``network.training.nondigits``:
 letters, symbols, shapes, digit pairs of the training families only) with a uniform
 target, so the network learns to be unsure of ink that is no digit.  With
-``prefixes > 0`` that share of every batch is unfinished ink: digits in people's pen order
-(``network.training.penorder``) cut at a random share of their ink and labelled with the
-digit they become, so the network learns how likely each digit is given the ink so far.
-The temperature is fitted on held-back digits as images, re-drawn, styled and unfinished,
-so "94% sure" holds for ink, finished or not.
+``prefixes > 0`` that share of every batch is unfinished ink: digits drawn on the canvas in
+people's pen order (``network.training.penorder``), cut while the pen is down as often
+as a page reads them, and labelled with the digit they become, so the network learns how
+likely each digit is given the ink so far.  The temperature is fitted on held-back digits
+as images, re-drawn and styled; with prefixes, a second one (``temperature_unfinished``)
+on held-back digits cut the same way, for ink read while the pen is down.  The model
+that reads that ink (``network.pretrained.UNFINISHED``) is trained on it alone
+(``prefixes=1``): finished digits in its batches would teach it that a stroke shaped
+like a finished 7 is a 7, when while drawing it is as often the start of a 3.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from .augment import AugmentConfig, augment_batch
 from .calibration import evaluate_probabilities, fit_temperature
 from .mnist import load_mnist, minibatches
 from .nondigits import outlier_images
-from .penorder import pen_drawings, prefix_images
+from .penorder import canvas_drawings, pen_down_frames
 from .redraw import redraw_batch
 from .styles import styled_images, traced_bases
 
@@ -128,15 +132,16 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
     if recipe.redraw > 0:
         redrawn = redraw_batch(fit_pixels, augment_rng)
     bases = None
-    if recipe.styles > 0:
+    if recipe.styles > 0 or recipe.prefixes > 0:
         bases = traced_bases(fit_pixels, fit_y, 300, augment_rng)
+    if recipe.styles > 0:
         styled = styled_images(min(40_000, n_fit), augment_rng, bases=bases)[:2]
     if recipe.outliers > 0:
         outlier_pool = outlier_images(min(30_000, 4 * n_fit), augment_rng)
         n_outliers = max(1, round(recipe.outliers * recipe.batch_size))
     if recipe.prefixes > 0:
-        prefix_pool = prefix_images(pen_drawings(fit_pixels, fit_y, min(40_000, n_fit),
-                                                 augment_rng, bases=bases), augment_rng)
+        prefix_pool = pen_down_frames(canvas_drawings(fit_pixels, fit_y, min(40_000, n_fit),
+                                                      augment_rng, bases=bases), augment_rng)
     log(f"drew the pools (re-drawn, styled, non-digits, unfinished) in "
         f"{time.perf_counter() - t0:.0f}s")
 
@@ -215,8 +220,8 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
     if val_size and recipe.prefixes > 0:
         # Ink with the pen still down is unfinished for certain: its own temperature,
         # fitted on held-back digits cut part-way, keeps "94% sure" true while drawing.
-        unfinished = prefix_images(pen_drawings(val_pixels, val_y, val_size, augment_rng),
-                                   augment_rng)
+        unfinished = pen_down_frames(canvas_drawings(val_pixels, val_y, val_size,
+                                                     augment_rng), augment_rng)
         unfinished_temperature = fit_temperature(model.predict_logits(unfinished[0]),
                                                  unfinished[1])
     test_logits = model.predict_logits(test_x)

@@ -24,7 +24,8 @@ such as UCI's "Pen-Based Recognition of Handwritten Digits", Alimoglu and Alpayd
   down-stroke; a crossbar comes last.  A 5 is written body first and its top bar
   (flag) last in the school models (``FIVE_BAR_LAST``), but many adults draw the bar
   first; both occur.  A 4 is written as the left down-stroke and the bar (one stroke
-  or two), then the stem, or, open, in one stroke.  A 1's flag is the start of its
+  or two), then the stem (a tracer starts a closed 4 at its stem, the highest point, so
+  the stem is moved last), or, open, in one stroke.  A 1's flag is the start of its
   stroke: up to the top, then down.
 - **A little randomness**: with probability ``SLIP`` a stroke is drawn the other way,
   and with the same probability two neighbouring strokes swap places, because hands
@@ -32,8 +33,8 @@ such as UCI's "Pen-Based Recognition of Handwritten Digits", Alimoglu and Alpayd
 
 The number of strokes (a 4 in one or two, an 8 as one stroke or two circles, a 5 in one
 or two) is each style's own (``network.training.styles``); this module only orders and
-directs them.  ``prefixes`` then cuts drawings at a share of their ink, as a page sees
-them mid-drawing.
+directs them.  ``pen_down_frames`` then cuts drawings on the canvas after a point, as
+often as a page reads them mid-drawing.
 """
 
 from __future__ import annotations
@@ -129,6 +130,10 @@ def in_pen_order(strokes: Strokes, digit: int, rng: np.random.Generator) -> Stro
     ordered = [shaped[i] for i in order]
     if digit in (0, 9):  # the ring before a slash or a dot; a 9's loop before its stem
         ordered.sort(key=lambda s: not _closed(s))
+    if digit == 4 and len(ordered) >= 2:  # the stem after the down-stroke and the bar
+        stem = _stem(ordered)
+        if stem is not None:
+            ordered.append(ordered.pop(stem))
     if digit == 5 and len(ordered) >= 2 and rng.random() < FIVE_BAR_LAST:
         bar = min(range(len(ordered)), key=lambda i: _level_height(ordered[i]))
         ordered.append(ordered.pop(bar))
@@ -136,6 +141,19 @@ def in_pen_order(strokes: Strokes, digit: int, rng: np.random.Generator) -> Stro
         i = int(rng.integers(len(ordered) - 1))
         ordered[i], ordered[i + 1] = ordered[i + 1], ordered[i]
     return ordered
+
+
+def _stem(strokes: Strokes) -> int | None:
+    """The index of a 4's stem: the tallest upright stroke right of the drawing's middle
+    (a tracer often starts with it, as its top is the highest point); None if none is."""
+    points = np.concatenate(strokes)
+    middle = float(points[:, 0].min() + points[:, 0].max()) / 2
+    best, height = None, 0.0
+    for i, stroke in enumerate(strokes):
+        dx, dy = np.ptp(stroke, axis=0) if len(stroke) > 1 else (0.0, 0.0)
+        if dy > LEVEL * dx and float(stroke[:, 0].mean()) > middle and dy > height:
+            best, height = i, float(dy)
+    return best
 
 
 def _level_height(stroke: np.ndarray) -> float:
@@ -150,57 +168,15 @@ def ink_length(strokes: Strokes) -> float:
                      for s in strokes if len(s) > 1))
 
 
-def prefix(strokes: Strokes, share: float) -> Strokes:
-    """The first ``share`` (0..1] of the ink, in drawing order: whole strokes, then part
-    of the stroke being drawn (cut between points, as a pen's samples are)."""
-    total = ink_length(strokes)
-    budget = share * total
-    out: Strokes = []
-    for stroke in strokes:
-        stroke = np.asarray(stroke, dtype=np.float64)
-        if len(stroke) < 2:
-            out.append(stroke)
-            continue
-        steps = np.hypot(*np.diff(stroke, axis=0).T)
-        if steps.sum() <= budget:
-            out.append(stroke)
-            budget -= steps.sum()
-            continue
-        reach = np.cumsum(steps)
-        keep = int(np.searchsorted(reach, budget)) + 1  # points up to the budget
-        if keep >= 1:
-            out.append(stroke[:max(keep, 2)] if budget > 0 else stroke[:1])
-        break
-    return out
-
-
-def prefix_images(drawings, rng: np.random.Generator,
-                  share: tuple[float, float] = (0.1, 0.95)) -> tuple[np.ndarray, np.ndarray]:
-    """Render each drawing cut at a random share of its ink, as a page shows it mid-way.
-
-    drawings: (strokes in pen order, render keyword arguments, digit) triples.  Returns
-    float32 images (n, 28, 28) and int64 labels (n,): the digit the ink *becomes*, so
-    cross-entropy on them learns how likely each digit is given the ink so far.
-    """
-    from ..ink.render import render
-
-    images = np.zeros((len(drawings), 28, 28), dtype=np.float32)
-    labels = np.empty(len(drawings), dtype=np.int64)
-    shares = rng.uniform(*share, size=len(drawings))
-    for i, (strokes, kwargs, digit) in enumerate(drawings):
-        cut = prefix(strokes, float(shares[i]))
-        if cut:
-            images[i] = render(cut, **kwargs)
-        labels[i] = digit
-    return images, labels
-
-
-def pen_drawings(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
-                 *, styled_share: float = 0.4, bases=None) -> list:
-    """n digits as pen-ordered drawings: MNIST images (uint8 (N, 28, 28), labels (N,))
-    thinned, traced and put in pen order, and a ``styled_share`` of the world's styles
-    (``network.training.styles``, already in pen order); (strokes, kwargs, digit) each."""
+def canvas_drawings(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
+                    *, styled_share: float = 0.4, bases=None) -> list[tuple[Strokes, int]]:
+    """n digits as a page receives them: MNIST images (uint8 (N, 28, 28), labels (N,))
+    thinned, traced, put in pen order and drawn on the canvas in one of the ways people
+    draw (``network.training.hands``), and a ``styled_share`` in the world's styles
+    (``network.training.styles``, already in pen order and on the canvas); each a pair
+    (canvas strokes, digit)."""
     from ..ink.skeleton import images_to_strokes
+    from .hands import in_any_hand
     from .styles import styled_drawings
 
     n_styled = int(round(n * styled_share))
@@ -209,8 +185,46 @@ def pen_drawings(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.
     for strokes, digit in zip(images_to_strokes(np.asarray(images)[chosen]),
                               np.asarray(labels)[chosen], strict=True):
         if strokes:
-            drawings.append((in_pen_order(strokes, int(digit), rng),
-                             {"width": float(rng.uniform(1.2, 4.0))}, int(digit)))
-    drawings += [(d.strokes, d.kwargs, d.label)
-                 for d in styled_drawings(n_styled, rng, bases=bases)]
+            drawings.append((in_any_hand(in_pen_order(strokes, int(digit), rng), rng)[0],
+                             int(digit)))
+    drawings += [(d.strokes, d.label) for d in styled_drawings(n_styled, rng, bases=bases)]
     return drawings
+
+
+def pen_down_frames(drawings, rng: np.random.Generator,
+                    every: float = 24.0) -> tuple[np.ndarray, np.ndarray]:
+    """The ink a page reads while the pen is down, sampled as the page's frames come.
+
+    drawings: (canvas strokes in pen order, digit) pairs.  A page reads the ink every
+    few points, so a drawing is read while it is drawn about as often as it has points:
+    each drawing gives about one cut per ``every`` points (binomial), each after a point
+    picked uniformly (from the second on), the stroke then being drawn open.  Returns
+    float32 images (n, 28, 28) rendered as the server renders them, and int64 labels
+    (n,): the digit the ink *becomes*, so cross-entropy on them learns how likely each
+    digit is given the ink so far, in the proportions a page meets them.
+    """
+    from ..ink.render import render
+
+    images, labels = [], []
+    for strokes, digit in drawings:
+        strokes = [np.asarray(s, dtype=np.float64) for s in strokes if len(s)]
+        total = sum(len(s) for s in strokes)
+        if total < 2:
+            continue
+        for cut in rng.integers(2, total + 1, size=rng.binomial(total, 1 / every)):
+            images.append(render(cut_after(strokes, int(cut))))
+            labels.append(digit)
+    if not images:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
+    return np.stack(images).astype(np.float32), np.asarray(labels, dtype=np.int64)
+
+
+def cut_after(strokes: Strokes, points: int) -> Strokes:
+    """The first ``points`` points of the drawing: whole strokes, then the open one."""
+    out: Strokes = []
+    for stroke in strokes:
+        if points <= 0:
+            break
+        out.append(stroke[:points])
+        points -= len(stroke)
+    return out
