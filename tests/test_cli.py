@@ -88,7 +88,10 @@ def test_train_cnn(tmp_path):
     path = tmp_path / "cnn.npz"
     assert main(["train", "--data", str(small), "--arch", "cnn", "--epochs", "1",
                  "--batch-size", "64", "--out", str(path)]) == 0
-    assert load_model(path).n_parameters == 421642
+    model = load_model(path)
+    assert model.n_parameters == 421642
+    # the default recipe teaches some pen-down ink and fits a temperature for it
+    assert model.metadata["temperature_unfinished"] > 0
 
 
 # -- evaluate and export -------------------------------------------------------------
