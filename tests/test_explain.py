@@ -28,9 +28,11 @@ def assert_inside(body: dict) -> None:
     kinds = [(layer["name"], layer["kind"], layer["shape"]) for layer in body["layers"]]
     assert kinds == [("conv1", "conv", [32, 28, 28]), ("conv2", "conv", [64, 14, 14]),
                      ("dense1", "dense", [128])]
+    levels = np.round(np.arange(64) * 255 / 63)  # 64 even steps from 0 to 255
     for layer in body["layers"]:
         values = decode_layer(layer)
         assert values.max() == 255 and layer["max"] > 0  # scaled so the largest is 255
+        assert np.isin(values, levels).all()
     classic = body["classic"]
     assert len(classic["hidden"]) == 15 and all(0 <= h <= 1 for h in classic["hidden"])
     assert 0 <= classic["digit"] <= 9 and abs(sum(classic["probabilities"]) - 1) < 1e-4

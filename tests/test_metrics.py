@@ -91,6 +91,11 @@ def test_two_workers_are_counted_as_traffic_flows(make_gunicorn, ws_connect):
     assert after["inkling_loop_lag_seconds_count"] > before.get(
         "inkling_loop_lag_seconds_count", 0)
     assert after["inkling_open_connections"] == len(clients)
+    # every answer carries the 784 pixels seen (over 1,000 bytes of base64), uncompressed
+    # for these clients, so the bytes sent are at least that many a prediction
+    sent = after["inkling_websocket_sent_bytes_total"] - \
+        before.get("inkling_websocket_sent_bytes_total", 0)
+    assert predictions * 1_000 < sent < predictions * 4_000 + 20_000, sent
     outcome = taught["shared"]["status"] if "shared" in taught else "accepted"
     assert after[f'inkling_teaches_total{{outcome="{outcome}"}}'] == 1
     if outcome == "accepted":

@@ -22,6 +22,10 @@ from network.nn.model import Sequential
 from webapp import metrics
 
 SALIENCY_DECIMALS = 6
+LAYER_LEVELS = 64
+"""Shades of a layer's activations sent: a tile on the page is a colour ramp, where 64
+steps look the same as 256, and the repeats let the WebSocket's compression
+(permessage-deflate, which browsers ask for) shrink the inside view further."""
 
 
 def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
@@ -83,14 +87,16 @@ def inside_fields(model: Sequential, classic: Sequential | None, x: np.ndarray,
 
 def layer_field(activation: inside.Activation) -> dict:
     """One layer as ``{"name", "kind", "shape", "max", "values"}``: the values scaled so
-    the layer's largest is 255, as base64 uint8 in the order of ``shape``; a
-    convolution's maps channel first ([channels, height, width]), one tile per map."""
+    the layer's largest is 255, in ``LAYER_LEVELS`` steps, as base64 uint8 in the order
+    of ``shape``; a convolution's maps channel first ([channels, height, width]), one
+    tile per map."""
     a = activation.values
     if activation.kind == "conv":
         a = np.moveaxis(a, -1, 0)  # (H, W, C) -> (C, H, W)
     top = float(a.max())
-    scaled = np.round(a * (255.0 / top)) if top > 0 else np.zeros(a.shape)
-    values = np.clip(scaled, 0, 255).astype(np.uint8)
+    steps = LAYER_LEVELS - 1
+    level = np.round(np.clip(a, 0, None) * (steps / top)) if top > 0 else np.zeros(a.shape)
+    values = np.round(level * (255.0 / steps)).astype(np.uint8)
     return {"name": activation.name, "kind": activation.kind, "shape": list(a.shape),
             "max": round(top, 6), "values": base64.b64encode(values.tobytes()).decode("ascii")}
 

@@ -29,6 +29,7 @@ import select
 import socket
 import time
 
+from webapp import metrics
 from webapp.blocking import loop_event
 
 ENVIRON_KEY = "inkling.socket"
@@ -91,6 +92,7 @@ class MeteredSocket:
                 view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
             except BlockingIOError:
                 continue  # the room select saw was taken meanwhile: wait again
+        metrics.SENT_BYTES.inc(len(data))
         return len(data)
 
     sendall = send

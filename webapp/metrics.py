@@ -59,6 +59,9 @@ STAGE_SECONDS = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1))
 STAGES = {name: STAGE_SECONDS.labels(name)
           for name in ("parse", "render", "predict", "fields", "send", "forward")}
+SENT_BYTES = Counter("inkling_websocket_sent_bytes",
+                     "Bytes sent to WebSocket clients as they cross the wire (after "
+                     "permessage-deflate, when the client asked for it).")
 BATCH_SIZE = Histogram("inkling_batch_size", "Predictions in one forward pass.",
                        buckets=(1, 2, 4, 8, 16, 32, 64))
 LOOP_LAG = Histogram(

@@ -340,3 +340,20 @@ def test_blank_maps_are_hatched_and_named_and_every_tile_is_big_enough_to_see(li
     expect(why).to_be_visible()
     expect(why).to_contain_text("Some blue is normal, even when it is 100% sure")
     assert errors == []
+
+
+def test_the_browser_and_the_server_agree_to_compress_the_socket(live, make_page):
+    """Chromium asks for permessage-deflate and the server grants it: the inside view's
+    pictures, mostly silent maps in 64 shades, cross the wire compressed
+    (``benchmarks/inside_bytes.py`` measures how much)."""
+    page = make_page()
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    handshakes = []
+    cdp.on("Network.webSocketHandshakeResponseReceived",
+           lambda event: handshakes.append(event["response"]["headers"]))
+    open_page(page, live.url)
+    poll(page, "() => true", what="events to be delivered")  # a round trip to the page
+    assert handshakes, "no WebSocket handshake seen"
+    headers = {name.lower(): value for name, value in handshakes[0].items()}
+    assert "permessage-deflate" in headers.get("sec-websocket-extensions", ""), headers
