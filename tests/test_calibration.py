@@ -9,6 +9,7 @@ from network.nn.losses import softmax
 from network.training.calibration import (
     evaluate_probabilities,
     expected_calibration_error,
+    fit_points_temperature,
     fit_temperature,
     nll,
 )
@@ -21,6 +22,18 @@ def calibrated_sample(n, seed, spread=3.0):
     p = softmax(z)
     labels = (p.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
     return z, labels
+
+
+@pytest.mark.parametrize(("true_t", "true_c"), [(0.8, 0.0), (0.75, 5.0), (1.5, 12.0)])
+def test_fit_points_temperature_recovers_a_temperature_that_falls_as_points_come(
+        true_t, true_c):
+    z, y = calibrated_sample(8000, seed=4)
+    points = np.random.default_rng(5).integers(2, 200, size=len(y))
+    # calibrated exactly when divided by T (1 + c / points): over-confident early on
+    logits = z * (true_t * (1 + true_c / points))[:, None]
+    t, c = fit_points_temperature(logits, y, points)
+    assert t == pytest.approx(true_t, rel=0.08)
+    assert c == pytest.approx(true_c, abs=1.0)
 
 
 @pytest.mark.parametrize("true_t", [0.5, 1.0, 2.5])

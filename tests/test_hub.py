@@ -19,6 +19,7 @@ import pytest
 from network import pretrained
 from network.ink.pixels import to_float
 from network.nn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape
+from network.nn.losses import softmax
 from network.nn.model import ModelFileError, Sequential, load_model
 from network.nn.optim import Adam
 from network.online.guard import Margins
@@ -451,3 +452,22 @@ def test_a_write_error_stays_until_a_write_succeeds(hub, monkeypatch):
     monkeypatch.undo()
     hub.follower.follow_once()  # the probe write commits: healthy again
     assert hub.write_error is None and hub.health() is None
+
+
+def test_ink_with_the_pen_down_is_read_less_surely_while_only_a_few_points_are_drawn(
+        tmp_path, trained):
+    """The unfinished-ink model's temperature is T (1 + c / points drawn): the same image
+    is read less surely after 3 points than after 300, which read as T alone; with the
+    pen up the live model reads it as ever."""
+    unfinished = Sequential.from_bytes(trained.to_bytes())
+    unfinished.metadata = {"temperature_unfinished": 1.0, "unfinished_points": 6.0}
+    image = to_float(bar(3, seed=5))
+    with open_hub(tmp_path / "instance", trained, unfinished_model=unfinished) as hub:
+        early, late, up = (hub.predict(image, pen_down=n) for n in (3, 300, 0))
+        assert early.digit == late.digit == up.digit == 3
+        assert early.confidence < late.confidence
+        expected = softmax(unfinished.predict_logits(image[None]).astype(np.float64) / 3.0)
+        np.testing.assert_allclose(early.probabilities, expected[0], rtol=1e-5)
+        alone = softmax(unfinished.predict_logits(image[None]).astype(np.float64) / 1.02)
+        np.testing.assert_allclose(late.probabilities, alone[0], rtol=1e-5)
+        np.testing.assert_allclose(up.probabilities, hub.predict(image).probabilities)

@@ -59,8 +59,11 @@ def test_pen_down_frames_come_as_often_as_a_page_reads_the_ink():
     long_one = [line, line[::-1] + [60.0, 0.0], line + [120.0, 0.0]]  # 120 points
     short_one = [line]  # 40 points
     drawings = [(long_one, 8)] * 200 + [(short_one, 1)] * 200
-    images, labels = pen_down_frames(drawings, rng, every=8)
+    images, labels, points = pen_down_frames(drawings, rng, every=8)
     assert images.shape == (len(labels), 28, 28) and images.dtype == np.float32
+    # each frame says how many points were drawn: from the second to the whole drawing
+    assert points.min() >= 2 and points[labels == 1].max() <= 40
+    assert points[labels == 8].max() <= 120 and points[labels == 8].max() > 40
     # a drawing three times as long is read about three times as often
     ratio = np.sum(labels == 8) / np.sum(labels == 1)
     assert 2.6 < ratio < 3.4, ratio

@@ -67,11 +67,11 @@ class Runtime:
     def __repr__(self) -> str:
         return f"Runtime(hub={self.hub!r}, sessions={len(self.sessions)}, closing={self.closing})"
 
-    def predict(self, image, writer: str | None = None, unfinished: bool = False):
+    def predict(self, image, writer: str | None = None, pen_down: int = 0):
         """The Prediction for a float32 (28, 28) image (with the writer's head; of ink
-        still being drawn when ``unfinished``), batched with whatever other connections
-        wait for."""
-        return self.predictor.predict((image, writer, unfinished))
+        still being drawn, ``pen_down`` points of it so far, when that is not 0),
+        batched with whatever other connections wait for."""
+        return self.predictor.predict((image, writer, pen_down))
 
     def explain(self, image, digit: int | None) -> dict:
         """The inside view (saliency, layers, the classic network) of a float32 (28, 28)

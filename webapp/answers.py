@@ -38,7 +38,8 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
     whether the strokes (when the image was drawn from them) are several groups of ink
     side by side, "12" rather than one digit (``network.ink.groups``); null for an image.
     ``pen_down``: the ink is still being drawn (a stroke is open), so it is unfinished
-    for certain and read with the unfinished ink's temperature (``webapp.hub``).
+    for certain and read by the unfinished-ink model at its temperature for as many
+    points as the strokes have (``webapp.hub``).
     """
     started = time.perf_counter()
     pixels = to_uint8(image)
@@ -49,7 +50,8 @@ def prediction_fields(runtime, image: np.ndarray, writer: str | None = None,
         personal = False
     else:
         asked = time.perf_counter()
-        p = runtime.predict(to_float(pixels), writer, pen_down)
+        drawn = sum(len(stroke) for stroke in strokes) if pen_down and strokes else 0
+        p = runtime.predict(to_float(pixels), writer, drawn)
         answered = time.perf_counter()
         metrics.STAGES["predict"].observe(answered - asked)
         started += answered - asked  # the fields' own time, without the wait

@@ -183,19 +183,19 @@ class ModelHub:
         return self._adopt(candidate)
 
     # -- predicting -----------------------------------------------------------------
-    def predict_many(self, images, writers=None, unfinished=None) -> list[Prediction]:
+    def predict_many(self, images, writers=None, pen_down=None) -> list[Prediction]:
         """Classify float32 (28, 28) images in one forward pass of the live model; where
         ``writers`` names a writer with a personal head, their head answers.  Where
-        ``unfinished`` is true (the pen is down) the unfinished-ink model reads instead
-        (``pretrained.UNFINISHED``: trained for ink cut part-way; not taught online, so
-        no personal head), or without one the live model at its unfinished temperature."""
-        live = self._live
-        x = np.stack(images).astype(np.float32)
+        ``pen_down`` gives the points drawn so far (0: the pen is up), the unfinished-ink
+        model reads (``pretrained.UNFINISHED``; not taught online, so no personal head) at
+        its temperature for that many points, or without one the live model at its own."""
+        live, x = self._live, np.stack(images).astype(np.float32)
         n = len(x)
-        down = np.zeros(n, bool) if unfinished is None else np.asarray(unfinished, bool)
+        drawn = np.zeros(n) if pen_down is None else np.asarray(pen_down, dtype=np.float64)
+        down = drawn > 0
         by_live = ~down if self.unfinished_model is not None else np.ones(n, bool)
-        t = np.where(down, unfinished_temperature(live.model), live.model.temperature)[:, None]
-        probabilities, hidden = np.empty((n, 10)), [None] * n
+        t = np.where(down, unfinished_temperature(live.model, drawn), live.model.temperature)
+        probabilities, hidden, t = np.empty((n, 10)), [None] * n, t[:, None]
         rows = np.flatnonzero(by_live)
         if len(rows):
             h, probabilities[rows] = read(live.model, x[rows], 0, t[rows])
@@ -203,8 +203,8 @@ class ModelHub:
                 hidden[row] = h[k]
         rows = np.flatnonzero(~by_live)
         if len(rows):
-            model = self.unfinished_model
-            probabilities[rows] = read(model, x[rows], 0, unfinished_temperature(model))[1]
+            t_rows = unfinished_temperature(self.unfinished_model, drawn[rows, None])
+            probabilities[rows] = read(self.unfinished_model, x[rows], 0, t_rows)[1]
         out = []
         for i, p in enumerate(probabilities):
             head = self.memories.get(writers[i]) if writers and writers[i] else None
@@ -216,9 +216,9 @@ class ModelHub:
         return out
 
     def predict(self, image: np.ndarray, writer: str | None = None,
-                unfinished: bool = False) -> Prediction:
+                pen_down: int = 0) -> Prediction:
         """Classify one float32 (28, 28) image in [0, 1] with the live model."""
-        return self.predict_many([image], [writer], [unfinished])[0]
+        return self.predict_many([image], [writer], [pen_down])[0]
 
     # -- writers ----------------------------------------------------------------------
     def prepare(self, writer: str) -> dict:

@@ -30,10 +30,18 @@ def read(model: Sequential, x: np.ndarray, start: int,
     return h, softmax(forward(model.layers[end:], h).astype(np.float64) / t)
 
 
-def unfinished_temperature(model: Sequential) -> float:
+def unfinished_temperature(model: Sequential, points=None):
     """The temperature for ink that is unfinished for certain (the pen is down), fitted
-    on drawings cut part-way (``network.training.loop``); the model's own otherwise."""
-    return float(model.metadata.get("temperature_unfinished") or model.temperature)
+    on drawings cut part-way (``network.training.loop``); the model's own otherwise.
+
+    With ``points`` (the points drawn so far; a number or an (N, 1) array) and a fitted
+    ``unfinished_points`` c, it is T (1 + c / points): higher while only a few points
+    are there (``network.training.calibration.fit_points_temperature``)."""
+    t = float(model.metadata.get("temperature_unfinished") or model.temperature)
+    grow = float(model.metadata.get("unfinished_points") or 0.0)
+    if points is None or not grow:
+        return t
+    return t * (1.0 + grow / np.maximum(np.asarray(points, dtype=np.float64), 1.0))
 
 
 def load_unfinished(path) -> Sequential | None:

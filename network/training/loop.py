@@ -40,7 +40,7 @@ from ..nn.losses import softmax
 from ..nn.model import Sequential
 from ..nn.optim import Adam
 from .augment import AugmentConfig, augment_batch
-from .calibration import evaluate_probabilities, fit_temperature
+from .calibration import evaluate_probabilities, fit_points_temperature, fit_temperature
 from .mnist import load_mnist, minibatches
 from .nondigits import outlier_images
 from .penorder import canvas_drawings, pen_down_frames
@@ -141,7 +141,7 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
         n_outliers = max(1, round(recipe.outliers * recipe.batch_size))
     if recipe.prefixes > 0:
         prefix_pool = pen_down_frames(canvas_drawings(fit_pixels, fit_y, min(40_000, n_fit),
-                                                      augment_rng, bases=bases), augment_rng)
+                                                      augment_rng, bases=bases), augment_rng)[:2]
     log(f"drew the pools (re-drawn, styled, non-digits, unfinished) in "
         f"{time.perf_counter() - t0:.0f}s")
 
@@ -216,14 +216,15 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
             calib_y.append(styled_y)
         model.temperature = fit_temperature(model.predict_logits(np.concatenate(calib_x)),
                                             np.concatenate(calib_y))
-    unfinished_temperature = None
+    unfinished_temperature = unfinished_points = None
     if val_size and recipe.prefixes > 0:
         # Ink with the pen still down is unfinished for certain: its own temperature,
-        # fitted on held-back digits cut part-way, keeps "94% sure" true while drawing.
-        unfinished = pen_down_frames(canvas_drawings(val_pixels, val_y, val_size,
-                                                     augment_rng), augment_rng)
-        unfinished_temperature = fit_temperature(model.predict_logits(unfinished[0]),
-                                                 unfinished[1])
+        # fitted on held-back digits cut part-way, keeps "94% sure" true while drawing;
+        # higher while only a few points are drawn (T (1 + c / points)).
+        images, labels, points = pen_down_frames(canvas_drawings(val_pixels, val_y, val_size,
+                                                                 augment_rng), augment_rng)
+        unfinished_temperature, unfinished_points = fit_points_temperature(
+            model.predict_logits(images), labels, points)
     test_logits = model.predict_logits(test_x)
     metrics = evaluate_probabilities(softmax(test_logits / model.temperature), test_y)
     raw = evaluate_probabilities(softmax(test_logits), test_y)
@@ -233,6 +234,7 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
         "metrics": {"test_accuracy": metrics["accuracy"], "test_ece": metrics["ece"],
                     "test_ece_uncalibrated": raw["ece"], "temperature": model.temperature},
         "temperature_unfinished": unfinished_temperature,
+        "unfinished_points": unfinished_points,
         "training_seconds": round(time.perf_counter() - started_all, 1),
         "trained_on": "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0), first "
                       f"{n_fit} training images; temperature fitted on the last {val_size} "

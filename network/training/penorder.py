@@ -192,20 +192,21 @@ def canvas_drawings(images: np.ndarray, labels: np.ndarray, n: int, rng: np.rand
 
 
 def pen_down_frames(drawings, rng: np.random.Generator,
-                    every: float = 24.0) -> tuple[np.ndarray, np.ndarray]:
+                    every: float = 24.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ink a page reads while the pen is down, sampled as the page's frames come.
 
     drawings: (canvas strokes in pen order, digit) pairs.  A page reads the ink every
     few points, so a drawing is read while it is drawn about as often as it has points:
     each drawing gives about one cut per ``every`` points (binomial), each after a point
     picked uniformly (from the second on), the stroke then being drawn open.  Returns
-    float32 images (n, 28, 28) rendered as the server renders them, and int64 labels
-    (n,): the digit the ink *becomes*, so cross-entropy on them learns how likely each
-    digit is given the ink so far, in the proportions a page meets them.
+    float32 images (n, 28, 28) rendered as the server renders them, int64 labels (n,):
+    the digit the ink *becomes*, so cross-entropy on them learns how likely each digit
+    is given the ink so far, in the proportions a page meets them; and int64 (n,) the
+    points drawn so far (what the server knows of how far along the drawing is).
     """
     from ..ink.render import render
 
-    images, labels = [], []
+    images, labels, points = [], [], []
     for strokes, digit in drawings:
         strokes = [np.asarray(s, dtype=np.float64) for s in strokes if len(s)]
         total = sum(len(s) for s in strokes)
@@ -214,9 +215,11 @@ def pen_down_frames(drawings, rng: np.random.Generator,
         for cut in rng.integers(2, total + 1, size=rng.binomial(total, 1 / every)):
             images.append(render(cut_after(strokes, int(cut))))
             labels.append(digit)
+            points.append(int(cut))
     if not images:
-        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
-    return np.stack(images).astype(np.float32), np.asarray(labels, dtype=np.int64)
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return (np.stack(images).astype(np.float32), np.asarray(labels, dtype=np.int64),
+            np.asarray(points, dtype=np.int64))
 
 
 def cut_after(strokes: Strokes, points: int) -> Strokes:
