@@ -21,7 +21,7 @@ import tempfile
 
 import common
 import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
-from serverstats import cpu_seconds, scrape  # noqa: E402
+from serverstats import cpu_seconds, delta, scrape  # noqa: E402
 from support.servers import Gunicorn  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
@@ -58,9 +58,7 @@ def measure(server, drawings, points: int, inside: bool, compression) -> tuple:
     before, cpu = scrape(server.port), cpu_seconds(server.pids())
     answered, received = draw(server.port, drawings, points, inside, compression)
     cpu = cpu_seconds(server.pids()) - cpu
-    after = scrape(server.port)
-    sent = (after["inkling_websocket_sent_bytes_total"]
-            - before.get("inkling_websocket_sent_bytes_total", 0))
+    sent = delta(before, scrape(server.port), "inkling_websocket_sent_bytes_total")
     return answered, received, sent, cpu
 
 

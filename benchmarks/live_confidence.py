@@ -70,19 +70,14 @@ def held_back(n_mnist: int, n_styled: int, rng: np.random.Generator, data) -> li
     return drawings
 
 
-def pen_state(stage: int) -> tuple[int, bool]:
-    """(stage, pen down) of a recorded stage: -1 - stage marks the pen up."""
-    return (stage, True) if stage >= 0 else (-1 - stage, False)
-
-
 def stage_of(share: float) -> int:
     """The stage of a prediction made with the pen down (or between strokes)."""
     return 0 if share < 0.5 else 1 if share < 0.8 else 2
 
 
-def stream(url: str, drawing: list, points: int) -> list[tuple[float, int, np.ndarray]]:
-    """Send one drawing a few points a frame; (ink share, stage, probabilities) of every
-    prediction, each awaited before the next frame."""
+def stream(url: str, drawing: list, points: int) -> list[tuple[float, int, bool, np.ndarray]]:
+    """Send one drawing a few points a frame; (ink share, stage, pen down, probabilities)
+    of every prediction, each awaited before the next frame."""
     total = max(ink_length(drawing), 1e-9)
     out, done = [], 0.0
     ws = WSClient(url, timeout=60)
@@ -102,7 +97,7 @@ def stream(url: str, drawing: list, points: int) -> list[tuple[float, int, np.nd
             out.append((share, 3 if index == len(drawing) - 1 else stage_of(share), reply))
     finally:
         ws.close()
-    return [(share, stage if m.get("pen_down") else -1 - stage,
+    return [(share, stage, bool(m.get("pen_down")),
              np.asarray(m["probabilities"], dtype=np.float64))
             for share, stage, m in out if m.get("probabilities") is not None]
 
@@ -110,7 +105,7 @@ def stream(url: str, drawing: list, points: int) -> list[tuple[float, int, np.nd
 def settle(frames, digit: int, threshold: float) -> float | None:
     """The ink share from which every prediction shows the right digit; None if the last
     one is not right."""
-    shown_right = [p.argmax() == digit and p.max() >= threshold for _, _, p in frames]
+    shown_right = [p.argmax() == digit and p.max() >= threshold for *_, p in frames]
     if not shown_right or not shown_right[-1]:
         return None
     k = len(shown_right)
@@ -184,16 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     threshold = pretrained.NOT_SURE_BELOW
     print(f"\n{'stage':<24} {'predictions':>11} {'accuracy':>9} {'confidence':>11} "
           f"{'ECE':>7} {'>=90% sure and wrong':>21}")
-    rows = [(pen_state(s), p, digit) for frames, (_, digit, _) in zip(results, drawings,
-                                                                      strict=True)
-            for _, s, p in frames]
+    rows = [(stage, down, p, digit)
+            for frames, (_, digit, _) in zip(results, drawings, strict=True)
+            for _, stage, down, p in frames]
     for stage, name in enumerate(STAGES):
-        table_row(name, [(p, d) for (s, _), p, d in rows if s == stage])
+        table_row(name, [(p, d) for s, _, p, d in rows if s == stage])
     print("  of which with the pen down (read as unfinished) / lifted between strokes:")
     for stage in range(3):
         for down in (True, False):
             table_row(f"  {SHORT[stage]}, pen {'down' if down else 'up'}",
-                      [(p, d) for (s, pen), p, d in rows if s == stage and pen == down])
+                      [(p, d) for s, pen, p, d in rows if s == stage and pen == down])
     settled = [settle(frames, digit, threshold)
                for frames, (_, digit, _) in zip(results, drawings, strict=True)]
     known = np.array([s for s in settled if s is not None])
@@ -203,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(known)} of {len(settled)} drawings that end right")
     for source in ("mnist", "styled"):
         pick = [i for i, d in enumerate(drawings) if (d[2] == "mnist") == (source == "mnist")]
-        final = [results[i][-1][2].argmax() == drawings[i][1] for i in pick if results[i]]
+        final = [results[i][-1][-1].argmax() == drawings[i][1] for i in pick if results[i]]
         print(f"finished drawings, {source}: {100 * np.mean(final):.1f}% right "
               f"({len(final)} drawings)")
     print(common.header())

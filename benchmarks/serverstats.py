@@ -58,7 +58,7 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
-def _delta(before: dict, after: dict, name: str) -> float:
+def delta(before: dict, after: dict, name: str) -> float:
     return after.get(name, 0.0) - before.get(name, 0.0)
 
 
@@ -67,16 +67,16 @@ def stages(before: dict, after: dict) -> dict[str, dict[str, float]]:
     "batch" (predictions per forward pass) and "predictions" (sent)."""
     out = {}
     for stage in STAGES:
-        count = _delta(before, after, f'inkling_stage_seconds_count{{stage="{stage}"}}')
-        total = _delta(before, after, f'inkling_stage_seconds_sum{{stage="{stage}"}}')
+        count = delta(before, after, f'inkling_stage_seconds_count{{stage="{stage}"}}')
+        total = delta(before, after, f'inkling_stage_seconds_sum{{stage="{stage}"}}')
         out[stage] = {"count": count, "mean_ms": 1000 * total / count if count else 0.0}
-    count = _delta(before, after, "inkling_loop_lag_seconds_count")
-    total = _delta(before, after, "inkling_loop_lag_seconds_sum")
+    count = delta(before, after, "inkling_loop_lag_seconds_count")
+    total = delta(before, after, "inkling_loop_lag_seconds_sum")
     out["lag"] = {"count": count, "mean_ms": 1000 * total / count if count else 0.0}
-    batches = _delta(before, after, "inkling_batch_size_count")
-    out["batch"] = {"count": batches, "mean": _delta(before, after, "inkling_batch_size_sum")
+    batches = delta(before, after, "inkling_batch_size_count")
+    out["batch"] = {"count": batches, "mean": delta(before, after, "inkling_batch_size_sum")
                     / batches if batches else 0.0}
-    out["predictions"] = {"count": _delta(before, after,
+    out["predictions"] = {"count": delta(before, after,
                                           'inkling_predictions_total{route="ws"}')}
     return out
 

@@ -52,10 +52,11 @@ def fit_points_temperature(logits: np.ndarray, labels: np.ndarray, points: np.nd
     server knows, and one T for every length leaves the first points over-confident.
     """
     grow = np.arange(0.0, 16.25, 0.25) if grow is None else np.asarray(grow, np.float64)
+    logits = logits.astype(np.float64)
     stretch = 1.0 / np.asarray(points, np.float64)[:, None]
     best = None
     for c in grow:
-        scaled = logits.astype(np.float64) / (1.0 + c * stretch)
+        scaled = logits / (1.0 + c * stretch)
         t = fit_temperature(scaled, labels)
         loss = nll(scaled, labels, t)
         if best is None or loss < best[0]:
