@@ -305,6 +305,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("INKLING_WORKERS", 2)))
     parser.add_argument("--idle", type=int, default=0, help="idle sockets opened first")
     parser.add_argument("--worker-class", choices=["gevent", "gthread"], default="gevent")
+    parser.add_argument("--learning", choices=["process", "thread"], default="process",
+                        help="where teaches compute (INKLING_LEARNING)")
     args = parser.parse_args(argv)
     if args.clients < 1 or not 0 <= args.teachers <= args.clients or args.seconds <= 0:
         parser.error("need clients >= 1, 0 <= teachers <= clients and seconds > 0")
@@ -332,7 +334,8 @@ def run(args, teachers: int) -> tuple[int, tuple[Stats, dict]]:
     with tempfile.TemporaryDirectory(prefix="inkling-load-") as folder:
         server = Gunicorn(os.path.join(folder, "instance"), workers=args.workers,
                           INKLING_RATE_LIMITS="off",
-                          INKLING_WORKER_CLASS=args.worker_class).wait_ready(180)
+                          INKLING_WORKER_CLASS=args.worker_class,
+                          INKLING_LEARNING=args.learning).wait_ready(180)
         limit = args.warmup + args.seconds + 3 * ANSWER_TIMEOUT + 120  # then the server dies
         watchdog = threading.Timer(limit, lambda: (server.kill9(), os._exit(3)))
         watchdog.daemon = True
@@ -359,7 +362,8 @@ def report(args, teachers: int, stats: Stats, facts: dict, load_before: float) -
         ("clients (teaching)", f"{args.clients} ({teachers}, one every "
                                f"{args.teach_every:g} s)"),
         ("measured", f"{wall:.1f} s after {args.warmup:g} s warm-up; gunicorn "
-                     f"{args.worker_class}, {args.workers} workers, loopback"),
+                     f"{args.worker_class}, {args.workers} workers, loopback; teaches "
+                     f"learned in a {args.learning}"),
         ("idle sockets", f"{facts['idle'][0]} of {args.idle} got their hello; "
                          f"{facts['idle'][1]} still open at the end"),
         ("messages / s sent, received", f"{stats.sent / wall:,.0f}, {stats.received / wall:,.0f}"
@@ -374,8 +378,8 @@ def report(args, teachers: int, stats: Stats, facts: dict, load_before: float) -
         ("lost acknowledgements", f"{stats.lost} (+ {stats.unanswered_ink} ink messages "
                                   "never answered)"),
         ("errors", f"{len(stats.errors)}"),
-        ("server CPU", f"{100 * facts['cpu']:.0f}% of one core (master + "
-                       f"{len(facts['pids']) - 1} workers; {os.cpu_count()} cores); "
+        ("server CPU", f"{100 * facts['cpu']:.0f}% of one core (master, workers and "
+                       f"learning processes: {len(facts['pids'])}; {os.cpu_count()} cores); "
                        f"{facts['cpu_ms']:.2f} ms per prediction sent"),
         ("inside the server (means)", stage_line(facts["stages"])),
         ("server memory", f"RSS {facts['rss'] / 1024:.0f} MiB, peak {facts['peak'] / 1024:.0f}"

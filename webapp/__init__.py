@@ -221,9 +221,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.backpressure import meter_websockets
     from webapp.batching import Batcher
     from webapp.hub import ModelHub
+    from webapp.learning import LearningProcess
     from webapp.limits import RateLimits
     from webapp.policy import Policy
-    from webapp.store import open_store
+    from webapp.store import STORE_SETTINGS, open_store
 
     # Unread input per socket: two of the largest messages, so a whole one always fits.
     app.wsgi_app = meter_websockets(app.wsgi_app, window=2 * app.config["MAX_MESSAGE_BYTES"],
@@ -237,10 +238,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     config = app.config
     policy = Policy.from_config(config)
     store = open_store(config, app.instance_path)
+    learning = None
+    if config["LEARNING"] == "process":
+        store_settings = {key: config.get(key) for key in STORE_SETTINGS}
+        learning = LearningProcess({"store": store_settings, "policy": policy,
+                                    "instance_path": app.instance_path, "seed": config["SEED"]})
     try:
         hub = ModelHub(store, policy=policy, teach_queue=config["TEACH_QUEUE"],
                        unfinished_model=load_unfinished(config["UNFINISHED_MODEL"]),
-                       seed=config["SEED"],
+                       seed=config["SEED"], learning=learning,
                        initial_model=config["INITIAL_MODEL"])
     except BaseException:
         store.close()

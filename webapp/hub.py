@@ -7,13 +7,15 @@ Who does what, and on which thread:
   teach.  A writer's predictions add their personal head (``webapp.memories``).
 - *Teaches* run on the teacher (``webapp.teacher``), one native thread with a bounded
   queue: a teach never stalls the event loop, and one worker's teaches run one at a time.
+  Their NumPy runs in the worker's learning process (``webapp.learning``), or with
+  ``INKLING_LEARNING=thread`` on the teacher thread itself: the same ``learn``.
 - *The follower* (``webapp.follower``), a native thread, makes other workers' versions
   and writers' changes live here.
 
-A teach reads top to bottom in ``_teach``: one transaction (``with store.teaching``)
-catches up with the newest version, reads the drawing, lets the policy decide what the
-shared model learns (``webapp.policy``) and records it; after the commit the new
-version goes live and the writer's head learns the drawing.  A new live version is
+A teach reads top to bottom in ``_teach`` and ``learn``: one transaction (``with
+store.teaching``) catches up with the newest version, reads the drawing, lets the policy
+decide what the shared model learns (``webapp.policy``) and records it; after the commit
+the new version goes live and the writer's head learns the drawing.  A new live version is
 news for every open page: ``on_new_version`` callbacks run as it is made live.  One
 lock, ``_swap``: a version is never replaced by an older one.
 """
@@ -68,13 +70,15 @@ class Prediction:
 
 
 class _Done(NamedTuple):
-    """A committed teach, as ``ModelHub._transaction`` leaves it for what follows."""
+    """A committed teach, as ``ModelHub.learn`` leaves it for the worker (``model`` is
+    None when it comes from the learning process: the worker's live one stands in)."""
 
     record: TeachRecord
-    model: Sequential  # the version the drawing was read with
+    model: Sequential | None  # the version the drawing was read with
     trunk: np.ndarray | None = None  # (D,) the drawing's trunk features under it
     learned: Sequential | None = None  # the new version, if accepted
     stale: bool = False  # the writer's head here missed a teach made elsewhere
+    head: PersonalHead | None = None  # the writer's head with the drawing, fitted
 
 
 class ModelHub:
@@ -87,8 +91,9 @@ class ModelHub:
                  follow_interval: float = 0.25, teach_queue: int = 16,
                  personal_capacity: int = 100, learner: OnlineLearner | None = None,
                  initial_model: Sequential | str | os.PathLike | None = None,
-                 unfinished_model: Sequential | None = None) -> None:
+                 unfinished_model: Sequential | None = None, learning=None) -> None:
         self.store = store
+        self.learning = learning  # a LearningProcess (webapp.learning), or None: this thread
         self.policy = policy if policy is not None else Policy()
         self.rng = np.random.default_rng(seed)
         self.learner = learner if learner is not None else OnlineLearner.from_subset(
@@ -276,32 +281,53 @@ class ModelHub:
         """One teach, on the teacher thread, top to bottom (see the module doc)."""
         writer = request.writer
         revision, head = self.memories.now(writer) if writer else (0, None)
+        learn = self.learning.learn if self.learning is not None else self.learn
+        if writer:
+            self.memories.teaching(writer, True)
         try:
             try:
-                done = self._transaction(request, head, revision,
-                                         exclusive=self.policy.always_learns(request))
-            except BaseMoved:  # a version came between reading and locking: again, locked
-                done = self._transaction(request, head, revision, exclusive=True)
-        except Unavailable as error:
-            self._note_write(str(error))
-            raise
-        self._note_write(None)  # committed
-        record, model = done.record, done.model
-        if record.replayed:
-            return self._answer(record, model, None, request)
-        if record.accepted:
-            model = done.learned
-            self._adopt(taught_snapshot(model, record))
-        else:
-            self.sync()  # it may have caught up with another worker's version
-        if writer is not None and record.writer is not None:
-            if done.stale:
-                self.memories.load(writer)
-            else:
-                anchors = self.learner.personal_anchors(model)
-                head = head.added(done.trunk, request.label).fitted(model, *anchors)
-                self.memories.put(writer, record.writer.revision, head)
+                done = learn(request, head, revision)
+            except Unavailable as error:
+                self._note_write(str(error))
+                raise
+            self._note_write(None)  # committed
+            record = done.record
+            if not record.replayed:
+                if record.accepted:  # live already if it was learned on this thread
+                    self._adopt(taught_snapshot(done.learned, record))
+                else:
+                    self.sync()  # it may have caught up with another worker's version
+                if writer is not None and record.writer is not None:
+                    if done.head is None:  # another worker taught this writer meanwhile
+                        self.memories.load(writer)
+                    else:
+                        self.memories.put(writer, record.writer.revision, done.head)
+        finally:
+            if writer:
+                self.memories.teaching(writer, False)
+        model = next(m for m in (done.learned, done.model, self._live.model) if m is not None)
         return self._answer(record, model, done.trunk, request)
+
+    def learn(self, request: TeachRequest, head: PersonalHead | None,
+              revision: int) -> _Done:
+        """A teach's work, on the teacher thread or in the learning process
+        (``webapp.learning``): the transaction, the new version made live here, and the
+        writer's head (as of ``revision``) with the drawing, fitted."""
+        try:
+            done = self._transaction(request, head, revision,
+                                     exclusive=self.policy.always_learns(request))
+        except BaseMoved:  # a version came between reading and locking: again, locked
+            done = self._transaction(request, head, revision, exclusive=True)
+        record = done.record
+        if record.replayed:
+            return done
+        if record.accepted:
+            self._adopt(taught_snapshot(done.learned, record))
+        if request.writer is None or record.writer is None or done.stale:
+            return done  # no head, or a stale one: the worker loads it from the store
+        model = done.learned if record.accepted else done.model
+        anchors = self.learner.personal_anchors(model)
+        return done._replace(head=head.added(done.trunk, request.label).fitted(model, *anchors))
 
     def _transaction(self, request: TeachRequest, head: PersonalHead | None, revision: int,
                      exclusive: bool) -> _Done:
@@ -376,7 +402,10 @@ class ModelHub:
         """Warm the learner up (the teacher's first job) and start following (idempotent)."""
         if not self._started:
             self._started = True
-            self.teacher.submit(self._warm_up)
+            if self.learning is not None:
+                self.learning.start()
+            else:
+                self.teacher.submit(self._warm_up)
             self.follower.start()
         return self
 
@@ -391,6 +420,8 @@ class ModelHub:
         """Stop following, finish the queued teaches, close the store (idempotent)."""
         self.follower.stop()
         self.teacher.shutdown()
+        if self.learning is not None:
+            self.learning.close()
         self.store.close()
 
     def __enter__(self) -> ModelHub:

@@ -35,6 +35,7 @@ class Memories:
         self.capacity = capacity  # a writer's drawings a head learns from
         self.size = size
         self._entries: OrderedDict[str, tuple[int, Memory]] = OrderedDict()
+        self._teaching: set[str] = set()  # writers a teach of this worker will put
         self._lock = native_lock()  # taken by greenlets and native threads
 
     def __repr__(self) -> str:
@@ -74,10 +75,22 @@ class Memories:
 
     def stale(self, changed: list[tuple[str, int]]) -> list[str]:
         """Of writers whose drawings changed (with their new revision), those cached here
-        at an older revision."""
+        at an older revision, except those this worker is teaching (``teaching``)."""
         with self._lock:
-            return [w for w, revision in changed
-                    if w in self._entries and self._entries[w][0] < revision]
+            return [w for w, revision in changed if w in self._entries and
+                    w not in self._teaching and self._entries[w][0] < revision]
+
+    def teaching(self, writer: str, now: bool) -> None:
+        """Mark (``now``) or unmark a writer this worker is teaching.  Meanwhile the
+        follower leaves their head alone: the teach commits, then puts the head it fitted
+        (or reloads it, when another worker taught them first), and a rebuild by the
+        follower in between would fit the same drawings a second time.  A teach
+        elsewhere after it is still seen: the follower looks back LOOK_BACK."""
+        with self._lock:
+            if now:
+                self._teaching.add(writer)
+            else:
+                self._teaching.discard(writer)
 
     def build(self, writer: str) -> tuple[int, Memory]:
         """(revision, head) of a writer from the store, fitted under the live model (an

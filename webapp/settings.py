@@ -70,6 +70,13 @@ def _metrics(text: str) -> str:
     return value
 
 
+def _learning(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("process", "thread"):
+        raise ValueError(f"expected process or thread, got {text!r}")
+    return value
+
+
 def _trust(text: str) -> str | None:
     value = text.strip().lower()
     if value in ("", "auto"):
@@ -192,6 +199,10 @@ SETTINGS = (
     Setting("SEED", "INKLING_SEED", int, None,
             "seed of the online learner's random draws (replay anchors): the same seed and "
             "the same teaches in the same order make the same versions; default random"),
+    Setting("LEARNING", "INKLING_LEARNING", _learning, "process",
+            "where a worker's teaches compute: process (a learning process of each worker, "
+            "so a teach never holds the interpreter lock its drawers' event loop needs) or "
+            "thread (the worker's own teacher thread)"),
     Setting("METRICS", "INKLING_METRICS", _metrics, "loopback",
             "who may read GET /metrics (Prometheus): loopback (requests from this machine), "
             "on (anyone) or off"),

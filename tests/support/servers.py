@@ -107,7 +107,10 @@ test_model_path.__test__ = False  # not a test, despite its name
 def app_config(instance_path, **config) -> dict:
     """Return a test_config for create_app: a fresh instance plus the given overrides."""
     # A seeded learner: the same teaches make the same versions on every run.
-    base = {"TESTING": True, "INSTANCE_PATH": str(instance_path), "SEED": 0}
+    # Teaches on the teacher thread: an app per test needs no learning process (the
+    # default, which gunicorn's tests and tests/test_learning.py run).
+    base = {"TESTING": True, "INSTANCE_PATH": str(instance_path), "SEED": 0,
+            "LEARNING": "thread"}
     model = test_model_path()
     if model is not None:
         base["INITIAL_MODEL"] = model
@@ -295,17 +298,22 @@ class Gunicorn(_Loopback):
             return {int(m.group(1)) for line in self.lines if (m := self.READY.search(line))}
 
     def pids(self) -> list[int]:
-        """Return the master's pid and its children's (the workers), for CPU and memory."""
-        children = []
+        """Return the master's pid and its descendants' (the workers and their learning
+        processes), for CPU and memory."""
+        parents = {}
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
                     stat = Path(f"/proc/{entry}/stat").read_text()
                 except OSError:
                     continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
-                    children.append(int(entry))
-        return [self.proc.pid, *sorted(children)]
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        family, grown = {self.proc.pid}, True
+        while grown:
+            kin = {pid for pid, parent in parents.items() if parent in family}
+            grown = not kin <= family
+            family |= kin
+        return [self.proc.pid, *sorted(family - {self.proc.pid})]
 
     def worker_of(self, client: socket.socket) -> int:
         """The pid of the worker serving a connected client socket (read from /proc)."""

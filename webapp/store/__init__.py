@@ -375,6 +375,10 @@ class Store(abc.ABC):
         self.close()
 
 
+STORE_SETTINGS = ("DATABASE_URL", "KEEP_DRAWINGS", "MAX_WRITERS", "MAX_DATABASE_MB")
+"""The settings ``open_store`` reads (another process opens the same store with them)."""
+
+
 def open_store(config, instance_path: str) -> Store:
     """The store the settings name: PostgreSQL for a postgresql:// DATABASE_URL, else
     SQLite in the instance folder."""
