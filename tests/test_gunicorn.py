@@ -8,10 +8,12 @@ repository root with ``INKLING_BIND=127.0.0.1:0`` and a fresh ``INKLING_INSTANCE
 from __future__ import annotations
 
 import io
+import os
 import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,6 +89,67 @@ def test_eight_connections_teaching_ten_times_at_once(make_gunicorn, ws_connect)
     info = get(server.url + "/api/model")
     assert info["version"] == final and info["samples"] == 80
     assert len(labels_stored(server.url)) == 80
+
+
+def learning_processes(server) -> dict[int, int]:
+    """{worker pid: pid of its learning process} (read from /proc)."""
+    found = {}
+    for pid in server.pids()[1:]:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if b"webapp.learning" in command:
+            assert parent not in found, "one learning process per worker"
+            found[parent] = pid
+    return found
+
+
+def gone(pid: int) -> bool:
+    """Whether the process has exited (a zombie, or reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_teaches_compute_in_each_workers_learning_process(make_gunicorn, ws_connect):
+    """The backprop runs in the worker's learning process (its CPU time grows, the
+    worker's own teacher thread only waits), and a learning process killed with -9 is
+    replaced at the next teach, which is learned as before."""
+    server = make_gunicorn(**BULK)
+    learning = learning_processes(server)
+    assert set(learning) == server.worker_pids()
+    ws = ws_connect(server)
+    assert ws.recv()["type"] == "hello"
+    worker = server.worker_of(ws.sock)
+    child = learning[worker]
+    before = cpu_ticks(child)
+    versions = []
+    for digit in (3, 5, 8):
+        assert ws.request({"type": "ink", "strokes": draw_digit(digit)})["type"] == "prediction"
+        reply = ws.request({"type": "teach", "label": digit}, timeout=120)
+        assert reply["type"] == "taught", reply
+        versions.append(reply["model_version"])
+    assert versions == [versions[0], versions[0] + 1, versions[0] + 2]  # each one learned
+    assert cpu_ticks(child) > before  # three teaches of backprop and the guard
+    os.kill(child, signal.SIGKILL)
+    deadline = time.monotonic() + WAIT  # until the kernel has closed its socket
+    while not gone(child):
+        assert time.monotonic() < deadline, "a killed process did not exit"
+        time.sleep(0.01)
+    assert ws.request({"type": "ink", "strokes": draw_digit(4)})["type"] == "prediction"
+    reply = ws.request({"type": "teach", "label": 4}, timeout=120)
+    assert reply["type"] == "taught" and reply["model_version"] == versions[-1] + 1, reply
+    replaced = learning_processes(server)
+    assert replaced[worker] != child and set(replaced) == server.worker_pids()
+    assert get(server.url + "/api/model")["version"] == reply["model_version"]
 
 
 def test_kill_9_right_after_acknowledgements_loses_nothing(make_gunicorn, ws_connect, tmp_path):

@@ -27,6 +27,7 @@ other), so each one says which kind it is:
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -81,6 +82,16 @@ def native_sleep(seconds: float) -> None:
         monkey.get_original("time", "sleep")(seconds)
     else:
         time.sleep(seconds)
+
+
+def native_os(name: str) -> Callable:
+    """The ``os`` function ``name`` as the OS gives it: gevent's ``posix_spawn`` and
+    ``waitpid`` watch children through the event loop, which a native thread does not run."""
+    if gevent_active():
+        from gevent import monkey
+
+        return monkey.get_original("os", name)
+    return getattr(os, name)
 
 
 def native_event():

@@ -399,7 +399,9 @@ class ModelHub:
 
     # -- lifetime ---------------------------------------------------------------------
     def start(self) -> ModelHub:
-        """Warm the learner up (the teacher's first job) and start following (idempotent)."""
+        """Start the learning process and wait until it is warm (or, teaching on the
+        teacher thread, warm its learner up as its first job); start following
+        (idempotent)."""
         if not self._started:
             self._started = True
             if self.learning is not None:

@@ -36,12 +36,15 @@ import _socket
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
 from typing import Any
 
 from network.nn.model import Sequential
 
+from .blocking import native_os
+from .store import Unavailable
 from .teacher import StillSaving
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,7 @@ class LearningProcess:
     def __init__(self, options: dict, nice: int = NICE):
         self.options = dict(options, nice=nice)
         self.pid: int | None = None
+        self._exited: list[int] = []  # children closed and not yet reaped
         self._sock = None
         self._ready = False
 
@@ -128,7 +132,7 @@ class LearningProcess:
         mine, theirs = _socket.socketpair()
         try:
             os.set_inheritable(theirs.fileno(), True)
-            self.pid = os.posix_spawn(
+            self.pid = native_os("posix_spawn")(
                 sys.executable, [sys.executable, "-m", "webapp.learning", str(theirs.fileno())],
                 _environment())
         except BaseException:
@@ -152,18 +156,27 @@ class LearningProcess:
     def learn(self, request, head, revision: int):
         """The teach's work in the child (``ModelHub.learn``); returns the hub's _Done.
 
-        Raises what the child raised (``Unavailable``, ``StoreError``, ...), or
-        ``StillSaving`` when the child died or hung during the teach.
+        Raises what the child raised (``Unavailable``, ``StoreError``, ...),
+        ``Unavailable`` when no child could take the teach (nothing was saved), or
+        ``StillSaving`` when the child died or hung during it.
         """
         from .hub import _Done
 
-        if self._sock is None or (self._ready and not self._alive()):
-            self.close()
-            self._spawn()
+        for attempt in range(2):  # a child found dead is replaced once
+            if self._sock is None or (self._ready and not self._alive()):
+                self.close()
+                self._spawn()
+            try:
+                self._wait_ready()
+                self._sock.settimeout(ANSWER_WAIT)
+                _send(self._sock, (request, head, revision))
+                break
+            except (OSError, EOFError) as error:  # the job has not reached a child
+                log.error("the learning process is gone: %s", error)
+                self.close()
+        else:
+            raise Unavailable("the learning process could not be started")
         try:
-            self._wait_ready()
-            self._sock.settimeout(ANSWER_WAIT)
-            _send(self._sock, (request, head, revision))
             status, answer = _receive(self._sock)
         except (OSError, EOFError) as error:  # died or hung: the next teach starts anew
             log.error("the learning process stopped during a teach: %s", error)
@@ -181,18 +194,28 @@ class LearningProcess:
         if sock is not None:
             sock.close()
         if self.pid is not None:
-            try:
-                os.waitpid(self.pid, os.WNOHANG)  # reap it if it has already gone
-            except ChildProcessError:
-                pass
+            self._exited.append(self.pid)
             self.pid = None
+        self._reap()
+
+    def _reap(self) -> None:
+        """Collect the exit of children that have ended (no zombies are kept)."""
+        waitpid = native_os("waitpid")
+        for pid in list(self._exited):
+            try:
+                if waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue  # still finishing its teach: next time
+            except ChildProcessError:  # reaped already (gevent reaps what it watches)
+                pass
+            self._exited.remove(pid)
 
 
 def main(fd: int) -> None:
     """The child: open the store, warm up, then learn one teach at a time until EOF."""
     from .hub import ModelHub
-    from .store import open_store
+    from .store import StoreError, open_store
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker; EOF stops this
     sock = _socket.socket(fileno=fd)
     options = _receive(sock)
     os.nice(options["nice"])
@@ -211,11 +234,16 @@ def main(fd: int) -> None:
                 weights = done.learned.to_bytes() if done.learned is not None else None
                 answer = ("done", (done.record, weights, done.trunk, done.stale, done.head))
             except Exception as error:
+                if not isinstance(error, StoreError):  # a bug: its traceback is here
+                    log.exception("a teach failed in the learning process")
                 answer = ("error", error)
             try:
-                _send(sock, answer)
-            except (pickle.PicklingError, TypeError, AttributeError):
-                _send(sock, ("error", RuntimeError(f"the learning process failed: {answer[1]!r}")))
+                try:
+                    _send(sock, answer)
+                except (pickle.PicklingError, TypeError, AttributeError):  # not picklable
+                    _send(sock, ("error", RuntimeError(f"the teach failed: {answer[1]!r}")))
+            except OSError:  # the worker has gone: what was committed stays committed
+                return
 
 
 if __name__ == "__main__":
