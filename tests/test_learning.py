@@ -152,3 +152,18 @@ def test_a_teach_fits_its_writers_head_once(tmp_path, learning):
             hub.follower.follow_once()  # the follower has looked since the commit
         assert builds == ["ada"]  # loaded once, before the first teach; never rebuilt
         assert len(hub.memories.get("ada")) == 8
+
+
+def test_each_version_the_learning_process_makes_is_loaded_once_here(tmp_path):
+    """The worker's follower and its teacher both hear of the version the child
+    committed: one of them loads it, the other finds it live; and the teach returns
+    only once it is live."""
+    policy = Policy(agree_sources=1, budgets=False)
+    with hub_in(tmp_path / "instance", True, policy) as hub:
+        loads = []
+        load = hub._load
+        hub._load = lambda version: loads.append(version) or load(version)
+        for k in range(6):
+            record = hub.teach(lesson(k, k, None, "owner", k))
+            assert record.accepted and hub.version == record.version
+        assert sorted(loads) == list(range(2, 8))

@@ -107,6 +107,7 @@ class ModelHub:
         self.latest_seen: int | None = None  # the newest version in the store at sync
         self._news: list = []  # called when a newer version becomes live
         self._swap = native_lock()  # the follower, the teacher and greenlets share it
+        self._syncing = native_lock()  # held while loading a version: native threads only
         self._started = False
 
         if store.latest_version() is None:
@@ -178,14 +179,15 @@ class ModelHub:
 
     def sync(self) -> bool:
         """Adopt the store's newest version (``latest_seen``) if newer; True if it did."""
-        latest = self.latest_seen = self.store.latest_version()
-        if latest is None or latest <= self._live.version:
-            return False
-        try:
-            candidate = self._load(latest)
-        except StoreError:  # pruned meanwhile by a burst of teaches: take the newest
-            candidate = self._load(None)
-        return self._adopt(candidate)
+        with self._syncing:  # the follower and the teacher: one loads, the other finds it
+            latest = self.latest_seen = self.store.latest_version()
+            if latest is None or latest <= self._live.version:
+                return False
+            try:
+                candidate = self._load(latest)
+            except StoreError:  # pruned meanwhile by a burst of teaches: take the newest
+                candidate = self._load(None)
+            return self._adopt(candidate)
 
     # -- predicting -----------------------------------------------------------------
     def predict_many(self, images, writers=None, pen_down=None) -> list[Prediction]:
@@ -293,10 +295,10 @@ class ModelHub:
             self._note_write(None)  # committed
             record = done.record
             if not record.replayed:
-                if record.accepted:  # live already if it was learned on this thread
-                    self._adopt(taught_snapshot(done.learned, record))
-                else:
-                    self.sync()  # it may have caught up with another worker's version
+                # A version learned on this thread is live already; one the learning
+                # process made loads from the store, unless the follower was first.
+                if done.learned is None:
+                    self.sync()
                 if writer is not None and record.writer is not None:
                     if done.head is None:  # another worker taught this writer meanwhile
                         self.memories.load(writer)

@@ -11,9 +11,10 @@ drawers' event loops come first.
 The worker's side is ``LearningProcess``: ``start`` spawns ``python -m webapp.learning``
 with one end of a socket pair and waits until it is warm; ``learn`` (on the teacher thread, which still runs one
 teach at a time) sends the job and waits for the answer, blocking only its own thread.
-The answer is the hub's ``_Done``: the committed record, the new version's weights if it
-was accepted, the drawing's trunk features and the writer's fitted head.  The worker
-then makes the version live and keeps the head (``ModelHub._teach``).
+The answer is the hub's ``_Done``: the committed record, the drawing's trunk features and
+the writer's fitted head.  The worker keeps the head and makes a new version live the
+way it adopts any other process's: from the store (``ModelHub.sync``, which its follower
+has usually done already), so a version is loaded once per worker.
 
 The child (``main``) opens its own connection to the same store and builds a
 ``ModelHub`` it never starts (no teacher, no follower).  Before each teach it catches up
@@ -40,8 +41,6 @@ import signal
 import struct
 import sys
 from typing import Any
-
-from network.nn.model import Sequential
 
 from .blocking import native_os
 from .store import Unavailable
@@ -184,9 +183,8 @@ class LearningProcess:
             raise StillSaving("the learning process stopped during the teach") from None
         if status == "error":
             raise answer
-        record, weights, trunk, stale, fitted = answer
-        learned = Sequential.from_bytes(weights) if weights is not None else None
-        return _Done(record, None, trunk, learned, stale, fitted)
+        record, trunk, stale, fitted = answer
+        return _Done(record, None, trunk, None, stale, fitted)
 
     def close(self) -> None:
         """Close the worker's end: the child finishes what it is doing and exits."""
@@ -231,8 +229,7 @@ def main(fd: int) -> None:
             try:
                 hub.sync()  # another worker's version may have come
                 done = hub.learn(request, head, revision)  # its version is live here
-                weights = done.learned.to_bytes() if done.learned is not None else None
-                answer = ("done", (done.record, weights, done.trunk, done.stale, done.head))
+                answer = ("done", (done.record, done.trunk, done.stale, done.head))
             except Exception as error:
                 if not isinstance(error, StoreError):  # a bug: its traceback is here
                     log.exception("a teach failed in the learning process")
