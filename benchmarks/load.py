@@ -305,7 +305,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("INKLING_WORKERS", 2)))
     parser.add_argument("--idle", type=int, default=0, help="idle sockets opened first")
     parser.add_argument("--worker-class", choices=["gevent", "gthread"], default="gevent")
-    parser.add_argument("--learning", choices=["process", "thread"], default="process",
+    parser.add_argument("--learning", choices=["process", "thread"], default="thread",
                         help="where teaches compute (INKLING_LEARNING)")
     args = parser.parse_args(argv)
     if args.clients < 1 or not 0 <= args.teachers <= args.clients or args.seconds <= 0:

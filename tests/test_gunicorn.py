@@ -123,7 +123,7 @@ def test_teaches_compute_in_each_workers_learning_process(make_gunicorn, ws_conn
     """The backprop runs in the worker's learning process (its CPU time grows, the
     worker's own teacher thread only waits), and a learning process killed with -9 is
     replaced at the next teach, which is learned as before."""
-    server = make_gunicorn(**BULK)
+    server = make_gunicorn(**BULK, INKLING_LEARNING="process")
     learning = learning_processes(server)
     assert set(learning) == server.worker_pids()
     ws = ws_connect(server)

@@ -13,16 +13,16 @@ import signal
 
 import numpy as np
 import pytest
+from support.drawings import draw_digit
+from support.servers import test_model_path
 
 from network.ink.render import render
-from support.drawings import draw_digit
 from webapp.hub import ModelHub
 from webapp.learning import LearningProcess
 from webapp.policy import Policy
 from webapp.store import STORE_SETTINGS, TeachRequest, Unavailable
 from webapp.store.sqlite import SQLiteStore
 from webapp.teacher import StillSaving
-from support.servers import test_model_path
 
 SETTINGS = {"DATABASE_URL": None, "KEEP_DRAWINGS": 1000, "MAX_WRITERS": 100,
             "MAX_DATABASE_MB": 64}
@@ -74,7 +74,7 @@ def test_a_learning_process_makes_what_the_teacher_thread_makes(both):
     assert [r.status for r in process] == [r.status for r in thread]
     assert any(r.accepted for r in process)  # the owner's teaches made versions
     assert process_version == thread_version > 1
-    for a, b in zip(thread, process):
+    for a, b in zip(thread, process, strict=True):
         assert (a.version, a.label, a.predicted, a.after) == (b.version, b.label, b.predicted,
                                                               b.after)
         if a.writer is not None:  # a revision is the clock's: the rest must agree

@@ -7,8 +7,8 @@ Who does what, and on which thread:
   teach.  A writer's predictions add their personal head (``webapp.memories``).
 - *Teaches* run on the teacher (``webapp.teacher``), one native thread with a bounded
   queue: a teach never stalls the event loop, and one worker's teaches run one at a time.
-  Their NumPy runs in the worker's learning process (``webapp.learning``), or with
-  ``INKLING_LEARNING=thread`` on the teacher thread itself: the same ``learn``.
+  Their NumPy runs on the teacher thread itself, or with ``INKLING_LEARNING=process`` in
+  the worker's learning process (``webapp.learning``): the same ``learn``.
 - *The follower* (``webapp.follower``), a native thread, makes other workers' versions
   and writers' changes live here.
 

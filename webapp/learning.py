@@ -1,4 +1,5 @@
-"""The learning process: a worker's teaches computed in a child process of its own.
+"""The learning process: a worker's teaches computed in a child process of its own
+(``INKLING_LEARNING=process``; by default they run on the worker's teacher thread).
 
 A teach is tens of milliseconds of NumPy: the drawing's features, backprop with replay,
 the guard's figures, the writer's head.  On the teacher thread it shares the worker's
@@ -6,11 +7,14 @@ interpreter lock with the event loop that serves every socket, and the loop gets
 lock back only in turns of the switch interval, so everyone drawing on that worker
 waits while one person teaches.  In a process of its own the same work needs only a
 core, which the operating system shares out, and at a lower priority (``NICE``) the
-drawers' event loops come first.
+drawers' event loops come first.  (Measured against the teacher thread, the people
+drawing did not feel the difference once each teach stopped fitting its writer's head
+twice: benchmarks/README.md.  So it is a choice, not the default.)
 
 The worker's side is ``LearningProcess``: ``start`` spawns ``python -m webapp.learning``
-with one end of a socket pair and waits until it is warm; ``learn`` (on the teacher thread, which still runs one
-teach at a time) sends the job and waits for the answer, blocking only its own thread.
+with one end of a socket pair and waits until it is warm; ``learn`` (on the teacher
+thread, which still runs one teach at a time) sends the job and waits for the answer,
+blocking only its own thread.
 The answer is the hub's ``_Done``: the committed record, the drawing's trunk features and
 the writer's fitted head.  The worker keeps the head and makes a new version live the
 way it adopts any other process's: from the store (``ModelHub.sync``, which its follower
@@ -19,7 +23,7 @@ has usually done already), so a version is loaded once per worker.
 The child (``main``) opens its own connection to the same store and builds a
 ``ModelHub`` it never starts (no teacher, no follower).  Before each teach it catches up
 with the newest version (``ModelHub.sync``), then runs ``ModelHub.learn``: the very code
-the teacher thread runs with ``INKLING_LEARNING=thread``.  The store serialises teaches
+the teacher thread runs by default.  The store serialises teaches
 of every process exactly as it serialises the workers' teacher threads.
 
 If the child dies, the next teach starts a new one.  A teach it was running may or may
@@ -161,7 +165,7 @@ class LearningProcess:
         """
         from .hub import _Done
 
-        for attempt in range(2):  # a child found dead is replaced once
+        for _ in range(2):  # a child found dead is replaced once
             if self._sock is None or (self._ready and not self._alive()):
                 self.close()
                 self._spawn()

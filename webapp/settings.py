@@ -199,10 +199,10 @@ SETTINGS = (
     Setting("SEED", "INKLING_SEED", int, None,
             "seed of the online learner's random draws (replay anchors): the same seed and "
             "the same teaches in the same order make the same versions; default random"),
-    Setting("LEARNING", "INKLING_LEARNING", _learning, "process",
-            "where a worker's teaches compute: process (a learning process of each worker, "
-            "so a teach never holds the interpreter lock its drawers' event loop needs) or "
-            "thread (the worker's own teacher thread)"),
+    Setting("LEARNING", "INKLING_LEARNING", _learning, "thread",
+            "where a worker's teaches compute: thread (the worker's own teacher thread) or "
+            "process (a learning process beside each worker, at a lower CPU priority, so a "
+            "teach's NumPy never holds the interpreter lock the worker's event loop needs)"),
     Setting("METRICS", "INKLING_METRICS", _metrics, "loopback",
             "who may read GET /metrics (Prometheus): loopback (requests from this machine), "
             "on (anyone) or off"),

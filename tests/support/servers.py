@@ -107,10 +107,7 @@ test_model_path.__test__ = False  # not a test, despite its name
 def app_config(instance_path, **config) -> dict:
     """Return a test_config for create_app: a fresh instance plus the given overrides."""
     # A seeded learner: the same teaches make the same versions on every run.
-    # Teaches on the teacher thread: an app per test needs no learning process (the
-    # default, which gunicorn's tests and tests/test_learning.py run).
-    base = {"TESTING": True, "INSTANCE_PATH": str(instance_path), "SEED": 0,
-            "LEARNING": "thread"}
+    base = {"TESTING": True, "INSTANCE_PATH": str(instance_path), "SEED": 0}
     model = test_model_path()
     if model is not None:
         base["INITIAL_MODEL"] = model
