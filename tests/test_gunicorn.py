@@ -149,7 +149,8 @@ def test_teaches_compute_in_each_workers_learning_process(make_gunicorn, ws_conn
     assert reply["type"] == "taught" and reply["model_version"] == versions[-1] + 1, reply
     replaced = learning_processes(server)
     assert replaced[worker] != child and set(replaced) == server.worker_pids()
-    assert get(server.url + "/api/model")["version"] == reply["model_version"]
+    # This worker serves the new version (another worker follows it within moments).
+    assert ws.request({"type": "end"})["model_version"] == reply["model_version"]
 
 
 def test_kill_9_right_after_acknowledgements_loses_nothing(make_gunicorn, ws_connect, tmp_path):
