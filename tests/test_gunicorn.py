@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+import urllib.error
 from collections import Counter
 from pathlib import Path
 
@@ -151,6 +152,27 @@ def test_teaches_compute_in_each_workers_learning_process(make_gunicorn, ws_conn
     assert replaced[worker] != child and set(replaced) == server.worker_pids()
     # This worker serves the new version (another worker follows it within moments).
     assert ws.request({"type": "end"})["model_version"] == reply["model_version"]
+
+
+def test_a_full_database_answers_unavailable_without_a_traceback_in_the_log(make_gunicorn,
+                                                                            ws_connect):
+    """Room for the seeded version and not one more: every teach is refused as
+    unavailable, said once in the log, and nothing prints a traceback per teach."""
+    server = make_gunicorn(workers=1, INKLING_MAX_DATABASE_MB=3, **BULK)
+    ws = ws_connect(server)
+    assert ws.recv()["type"] == "hello"
+    for _ in range(3):
+        assert ws.request({"type": "ink", "strokes": draw_digit(3)})["type"] == "prediction"
+        reply = ws.request({"type": "teach", "label": 3}, timeout=120)
+        assert reply["type"] == "error" and reply["code"] == "unavailable", reply
+    with pytest.raises(urllib.error.HTTPError) as unhealthy:
+        get(server.url + "/healthz")
+    assert unhealthy.value.code == 503
+    assert b"cannot take new drawings" in unhealthy.value.read()
+    server.stop()
+    log = server.log()
+    assert log.count("teaches cannot be saved") == 1, log
+    assert "Traceback" not in log, log
 
 
 def test_kill_9_right_after_acknowledgements_loses_nothing(make_gunicorn, ws_connect, tmp_path):

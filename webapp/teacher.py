@@ -41,6 +41,29 @@ class StillSaving(Exception):
     """A teach outlasted the wait while being saved: it may yet be saved (or not)."""
 
 
+class _Raised:
+    """What a job raised, carried back as its result.  gevent's thread pool prints a
+    traceback for every exception a job raises, expected ones included (a full
+    database, on every teach), so exceptions cross back as values and are raised again
+    in the caller, which decides what is worth a log line."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    @staticmethod
+    def call(job: Callable, *args):
+        try:
+            return job(*args)
+        except Exception as error:
+            return _Raised(error)
+
+    @staticmethod
+    def unwrap(value):
+        if isinstance(value, _Raised):
+            raise value.error
+        return value
+
+
 class _Ticket:
     """A queued teach's fate: withdrawn before it started, or started (then it runs to
     its end).  The waiting greenlet and the teacher thread decide it under one lock."""
@@ -87,7 +110,7 @@ class Teacher:
         future = self._counted("teaches", self._teach_finished, self._unless_withdrawn,
                                ticket, job, *args)
         try:
-            return future.result(timeout=TEACH_WAIT)
+            return _Raised.unwrap(future.result(timeout=TEACH_WAIT))
         except TimeoutError:  # the person hears what happened instead of waiting on
             if ticket.withdraw():
                 raise Unavailable(f"the teach waited more than {TEACH_WAIT:.0f} s for the "
@@ -99,7 +122,7 @@ class Teacher:
         TEACH_WAIT (``Unavailable`` after that)."""
         future = self._counted("jobs", self._job_finished, job, *args)
         try:
-            return future.result(timeout=TEACH_WAIT)
+            return _Raised.unwrap(future.result(timeout=TEACH_WAIT))
         except TimeoutError:
             raise Unavailable(f"the server took more than {TEACH_WAIT:.0f} s") from None
 
@@ -120,7 +143,7 @@ class Teacher:
                 raise Busy(f"too many {what} are waiting on this server")
             self.waiting += 1
         try:
-            future = self._pool.submit(job, *args)
+            future = self._pool.submit(_Raised.call, job, *args)
         except BaseException:
             finished(None)
             raise
