@@ -300,7 +300,7 @@ class ModelHub:
                 if done.learned is None:
                     self.sync()
                 if writer is not None and record.writer is not None:
-                    if done.head is None:  # another worker taught this writer meanwhile
+                    if done.stale:  # another worker taught this writer meanwhile
                         self.memories.load(writer)
                     else:
                         self.memories.put(writer, record.writer.revision, done.head)

@@ -47,7 +47,8 @@ import sys
 from typing import Any
 
 from .blocking import native_os
-from .store import Unavailable
+from .hub import ModelHub
+from .store import StoreError, Unavailable, open_store
 from .teacher import StillSaving
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,6 @@ class LearningProcess:
         ``Unavailable`` when no child could take the teach (nothing was saved), or
         ``StillSaving`` when the child died or hung during it.
         """
-        from .hub import _Done
-
         for _ in range(2):  # a child found dead is replaced once
             if self._sock is None or (self._ready and not self._alive()):
                 self.close()
@@ -187,8 +186,7 @@ class LearningProcess:
             raise StillSaving("the learning process stopped during the teach") from None
         if status == "error":
             raise answer
-        record, trunk, stale, fitted = answer
-        return _Done(record, None, trunk, None, stale, fitted)
+        return answer
 
     def close(self) -> None:
         """Close the worker's end: the child finishes what it is doing and exits."""
@@ -214,9 +212,6 @@ class LearningProcess:
 
 def main(fd: int) -> None:
     """The child: open the store, warm up, then learn one teach at a time until EOF."""
-    from .hub import ModelHub
-    from .store import StoreError, open_store
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker; EOF stops this
     sock = _socket.socket(fileno=fd)
     options = _receive(sock)
@@ -233,7 +228,8 @@ def main(fd: int) -> None:
             try:
                 hub.sync()  # another worker's version may have come
                 done = hub.learn(request, head, revision)  # its version is live here
-                answer = ("done", (done.record, done.trunk, done.stale, done.head))
+                # Without the models: the worker loads the version from the store.
+                answer = ("done", done._replace(model=None, learned=None))
             except Exception as error:
                 if not isinstance(error, StoreError):  # a bug: its traceback is here
                     log.exception("a teach failed in the learning process")

@@ -63,18 +63,17 @@ def _optional_text(text: str) -> str | None:
     return text or None
 
 
-def _metrics(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("loopback", "on", "off"):
-        raise ValueError(f"expected loopback, on or off, got {text!r}")
-    return value
+def _one_of(*choices: str):
+    """A parser that accepts one of ``choices`` (any case)."""
+    words = f"{', '.join(choices[:-1])} or {choices[-1]}"
 
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected {words}, got {text!r}")
+        return value
 
-def _learning(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("process", "thread"):
-        raise ValueError(f"expected process or thread, got {text!r}")
-    return value
+    return parse
 
 
 def _trust(text: str) -> str | None:
@@ -199,11 +198,11 @@ SETTINGS = (
     Setting("SEED", "INKLING_SEED", int, None,
             "seed of the online learner's random draws (replay anchors): the same seed and "
             "the same teaches in the same order make the same versions; default random"),
-    Setting("LEARNING", "INKLING_LEARNING", _learning, "thread",
+    Setting("LEARNING", "INKLING_LEARNING", _one_of("thread", "process"), "thread",
             "where a worker's teaches compute: thread (the worker's own teacher thread) or "
             "process (a learning process beside each worker, at a lower CPU priority, so a "
             "teach's NumPy never holds the interpreter lock the worker's event loop needs)"),
-    Setting("METRICS", "INKLING_METRICS", _metrics, "loopback",
+    Setting("METRICS", "INKLING_METRICS", _one_of("loopback", "on", "off"), "loopback",
             "who may read GET /metrics (Prometheus): loopback (requests from this machine), "
             "on (anyone) or off"),
     Setting("BENCH_ECHO", "INKLING_BENCH_ECHO", _flag, False,
