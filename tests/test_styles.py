@@ -106,12 +106,14 @@ def flag_of(stroke):
 
 def test_every_style_the_issue_lists_is_there_under_its_digit():
     wanted = {
-        0: {"zero_plain", "zero_slashed", "zero_dotted", "zero_round", "zero_narrow"},
-        1: {"one_plain", "one_flag", "one_flag_base", "one_hook"},
+        0: {"zero_plain", "zero_slashed", "zero_dotted", "zero_round", "zero_narrow",
+            "zero_open"},
+        1: {"one_plain", "one_flag", "one_flag_base", "one_base", "one_hook"},
         2: {"two_plain", "two_loop"},
         3: {"three_flat_top"},
-        4: {"four_closed", "four_open", "four_one_stroke", "four_two_strokes", "four_long_stem"},
-        5: {"five_bar_first", "five_bar_last"},
+        4: {"four_closed", "four_open", "four_one_stroke", "four_two_strokes", "four_long_stem",
+            "four_narrow"},
+        5: {"five_bar_first", "five_bar_last", "five_round"},
         6: {"six_small_loop", "six_large_loop"},
         7: {"seven_plain", "seven_crossed", "seven_curved", "seven_hooked"},
         8: {"eight_two_circles", "eight_one_stroke"},
@@ -164,6 +166,17 @@ def test_zeros_are_one_closed_oval_of_their_proportions(name, low, high):
         assert low <= (hi[0] - lo[0]) / (hi[1] - lo[1]) <= high
 
 
+def test_an_open_zero_is_one_oval_stroke_with_a_gap_at_its_top():
+    for strokes in samples("zero_open"):
+        (ring,) = strokes
+        lo, hi = box(strokes)
+        tall = hi[1] - lo[1]
+        gap = np.hypot(*(ring[-1] - ring[0])) / tall
+        assert 0.05 <= gap <= 0.6 and not closed(ring, tolerance=0.04)
+        assert max(ring[0, 1], ring[-1, 1]) <= lo[1] + 0.55 * tall  # both ends up top
+        assert 0.4 <= (hi[0] - lo[0]) / tall <= 1.0
+
+
 def test_a_slashed_zero_has_a_diagonal_crossing_its_ring_twice():
     for strokes in samples("zero_slashed"):
         *ring, slash = strokes
@@ -201,14 +214,23 @@ def test_a_flagged_one_has_a_long_stroke_leaving_the_top_down_to_the_left(name):
         assert np.ptp(stem[:, 1]) >= 0.95 * height(strokes[:1])
 
 
-def test_a_one_with_a_base_stands_on_a_horizontal_serif_across_its_foot():
-    for strokes in samples("one_flag_base"):
+@pytest.mark.parametrize("name", ["one_flag_base", "one_base"])
+def test_a_one_with_a_base_stands_on_a_horizontal_serif_across_its_foot(name):
+    for strokes in samples(name):
         flagged, serif = strokes
         foot = flagged[np.argmax(flagged[:, 1])]
         dx, dy = serif[-1] - serif[0]
         assert dx > 0 and abs(dy) <= 0.15 * dx
         assert serif[0, 0] < foot[0] < serif[-1, 0]
         assert np.abs(serif[:, 1] - foot[1]).max() <= 0.1 * height([flagged])
+
+
+def test_a_one_on_a_base_has_no_flag():
+    for strokes in samples("one_base"):
+        stem, _ = strokes
+        assert np.argmin(stem[:, 1]) == 0
+        dx, dy = stem[-1] - stem[0]
+        assert dy > 0 and abs(dx) <= 0.2 * dy
 
 
 def test_a_hooked_one_has_only_a_short_stroke_before_its_top():
@@ -281,6 +303,18 @@ def test_a_long_stemmed_four_has_its_bar_high_and_the_stem_running_far_below_it(
         assert stem[:, 1].max() - bar >= 0.5 * (hi[1] - lo[1])
 
 
+def test_a_narrow_four_is_open_with_its_stem_close_to_its_arm_and_a_short_bar():
+    for strokes in samples("four_narrow"):
+        arm, stem = strokes
+        tall = height(strokes)
+        assert np.hypot(*(arm[0] - stem[0])) / tall >= 0.1  # open: apart at the top
+        width = (stem[:, 0].mean() - arm[:, 0].min()) / tall
+        assert 0.1 <= width <= 0.4
+        bar = longest_run(arm, horizontal=True)
+        assert abs(bar[-1, 0] - stem[:, 0].mean()) <= 0.2 * tall  # ends near the stem
+        assert np.ptp(stem[:, 1]) >= 0.85 * tall
+
+
 def test_a_five_with_its_bar_first_starts_with_the_bar_right_to_left():
     for strokes in samples("five_bar_first"):
         (stroke,) = strokes
@@ -289,6 +323,20 @@ def test_a_five_with_its_bar_first_starts_with_the_bar_right_to_left():
         bar = stroke[: turn + 1]
         dx, dy = bar[-1] - bar[0]
         assert dx <= -0.35 * (hi[0] - lo[0]) and abs(dy) <= 0.2 * abs(dx)
+
+
+def test_a_round_five_turns_into_a_short_stem_and_leaves_its_belly_open():
+    for strokes in samples("five_round"):
+        (stroke,) = strokes
+        lo, hi = box(strokes)
+        tall = hi[1] - lo[1]
+        half = stroke[: len(stroke) // 2]
+        corner = half[np.argmin(half[:, 0])]  # the stem's foot: the top's leftmost point
+        assert corner[1] <= lo[1] + 0.4 * tall
+        assert stroke[0, 1] <= lo[1] + 0.1 * tall  # the bar first, from the right
+        assert stroke[0, 0] - corner[0] >= 0.35 * (hi[0] - lo[0])
+        assert np.hypot(*(stroke[-1] - corner)) >= 0.3 * tall  # the belly does not close
+        assert not self_crossing_points(stroke).size
 
 
 def test_a_five_with_its_bar_last_ends_with_a_near_horizontal_stroke_at_the_top():

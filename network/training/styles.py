@@ -88,6 +88,18 @@ def zero_narrow(rng: np.random.Generator, base: Strokes | None = None) -> Stroke
     return wobble([_oval(rng, rng.uniform(0.3, 0.45))], rng, WOBBLE)
 
 
+def zero_open(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
+    """Template: an oval left open at the top: started beside the top, the pen stops 25-75
+    degrees short of where it began, the gap within 45 degrees of the top, as a hurried 0 is."""
+    aspect, gap = rng.uniform(0.5, 0.9), rng.uniform(25, 75)
+    middle = -90 + rng.uniform(-45, 45)  # the gap's middle, near the top
+    way = -1 if rng.random() < 0.8 else 1  # four times in five anticlockwise
+    start = middle + way * gap / 2
+    (ring,) = turned([arc((0.0, 0.5), (0.5 * aspect, 0.5), start, start + way * (360 - gap))],
+                     rng.uniform(-8, 8))
+    return wobble([ring], rng, WOBBLE)
+
+
 def _oval(rng: np.random.Generator, aspect: float) -> np.ndarray:
     """One oval stroke 1 tall and ``aspect`` wide, started near the top, four times in
     five anticlockwise; the pen stops a little short of its start or runs a little past."""
@@ -123,6 +135,17 @@ def one_flag_base(rng: np.random.Generator, base: Strokes | None = None) -> Stro
     tilt = rng.uniform(-0.05, 0.05) * (left + right)
     serif = line(foot + [-left, tilt], foot + [right, -tilt], step=_step([flagged]))
     return [flagged, serif]
+
+
+def one_base(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
+    """Edit: the plain stem standing on a base serif (no flag), the serif a second stroke
+    drawn left to right, as a typed 1 has it."""
+    stem = _stem(rng, base)
+    height = np.ptp(stem[:, 1])
+    foot = stem[np.argmax(stem[:, 1])]
+    left, right = rng.uniform(0.15, 0.3, size=2) * height
+    tilt = rng.uniform(-0.05, 0.05) * (left + right)
+    return [stem, line(foot + [-left, tilt], foot + [right, -tilt], step=_step([stem]))]
 
 
 def one_hook(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
@@ -245,6 +268,17 @@ def four_long_stem(rng: np.random.Generator, base: Strokes | None = None) -> Str
                   rng, WOBBLE)
 
 
+def four_narrow(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
+    """Template: an open 4 with a short bar: the arm only 16-32% of the height left of the
+    stem, the bar stopping just short of the stem or a little past it; arm, then stem."""
+    x = rng.uniform(0.16, 0.32)  # the stem's x; the arm comes down near x = 0
+    bar = rng.uniform(0.5, 0.68)
+    arm = line((rng.uniform(0.0, 0.04), rng.uniform(0.0, 0.4)), (rng.uniform(-0.02, 0.03), bar),
+               (x + rng.uniform(-0.02, 0.12), bar + rng.uniform(-0.03, 0.03)))
+    stem = line((x, rng.uniform(-0.05, 0.1)), (x + rng.uniform(-0.04, 0.03), 1.0))
+    return wobble([arm, stem], rng, WOBBLE)
+
+
 def _four(
     rng: np.random.Generator, *, closed: bool, over: float | None = None, bar: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -282,6 +316,20 @@ def five_bar_last(rng: np.random.Generator, base: Strokes | None = None) -> Stro
     start = stem[0] + [rng.uniform(-0.08, 0.1), rng.uniform(-0.06, 0.02)]
     bar = line(start, (width, start[1] + rng.uniform(-0.04, 0.04)))
     return wobble([path(stem, belly), bar], rng, WOBBLE)
+
+
+def five_round(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
+    """Template: one stroke: the bar from right to left, rounding its corner into a short
+    stem (20-32% of the height), then a large belly: the 5 that comes close to a 3."""
+    foot = np.array([rng.uniform(0.0, 0.08), rng.uniform(0.2, 0.32)])
+    width = rng.uniform(0.55, 0.8)
+    top = bezier((width, rng.uniform(-0.03, 0.03)), (0.0, 0.0), foot)
+    ry, rx = (1 - foot[1]) / 2 * rng.uniform(1.0, 1.1), rng.uniform(0.3, 0.38)
+    start = rng.uniform(-135, -110)  # leaves the foot rightwards, its top below the bar
+    a = np.radians(start)
+    centre = foot - [rx * np.cos(a), ry * np.sin(a)]
+    belly = arc(centre, (rx, ry), start, rng.uniform(110, 145))  # open: never back to the stem
+    return wobble([path(top, belly)], rng, WOBBLE)
 
 
 def _five(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
@@ -461,19 +509,20 @@ class Style:
         return f"Style({self.name!r}, digit={self.digit}, {kind})"
 
 
-_EDITS = {zero_slashed, zero_dotted, one_plain, one_flag, one_flag_base, one_hook,
+_EDITS = {zero_slashed, zero_dotted, one_plain, one_flag, one_flag_base, one_base, one_hook,
           seven_crossed, seven_hooked}
 
 STYLES: dict[str, Style] = {
     make.__name__: Style(make.__name__, digit, make, make in _EDITS)
     for digit, make in (
         (0, zero_plain), (0, zero_slashed), (0, zero_dotted), (0, zero_round), (0, zero_narrow),
-        (1, one_plain), (1, one_flag), (1, one_flag_base), (1, one_hook),
+        (0, zero_open),
+        (1, one_plain), (1, one_flag), (1, one_flag_base), (1, one_base), (1, one_hook),
         (2, two_plain), (2, two_loop),
         (3, three_flat_top),
         (4, four_closed), (4, four_open), (4, four_one_stroke), (4, four_two_strokes),
-        (4, four_long_stem),
-        (5, five_bar_first), (5, five_bar_last),
+        (4, four_long_stem), (4, four_narrow),
+        (5, five_bar_first), (5, five_bar_last), (5, five_round),
         (6, six_small_loop), (6, six_large_loop),
         (7, seven_plain), (7, seven_crossed), (7, seven_curved), (7, seven_hooked),
         (8, eight_two_circles), (8, eight_one_stroke),
