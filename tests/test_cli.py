@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -72,6 +73,20 @@ def test_same_seed_gives_identical_weights(data_dir, model_path, tmp_path):
     assert main(train_args(data_dir, other, seed=2)) == 0
     assert arrays(again) == arrays(model_path)
     assert arrays(other) != arrays(model_path)
+
+
+def test_a_fine_tune_starts_from_its_model_and_says_which(data_dir, model_path, tmp_path):
+    tuned, again = tmp_path / "tuned.npz", tmp_path / "again.npz"
+    for path in (tuned, again):
+        assert main(train_args(data_dir, path, 3, "--init", str(model_path), "--lr", "1e-4")) == 0
+    assert arrays(tuned) == arrays(again)                 # a fine-tune repeats too
+    assert arrays(tuned) != arrays(model_path)
+    started = load_model(tuned).metadata["fine_tuned_from"]
+    assert started["file"] == str(model_path)
+    assert started["sha256"] == hashlib.sha256(model_path.read_bytes()).hexdigest()
+    assert started["recipe"] == load_model(model_path).metadata["recipe"]
+    assert started["fine_tuned_from"] is None             # the base was trained from scratch
+    assert load_model(model_path).metadata["fine_tuned_from"] is None
 
 
 def test_textbook_network(data_dir, tmp_path):

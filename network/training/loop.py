@@ -27,17 +27,19 @@ like a finished 7 is a 7, when while drawing it is as often the start of a 3.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..ink.pixels import to_float
 from ..nn.architectures import build_cnn, build_mlp
 from ..nn.losses import softmax
-from ..nn.model import Sequential
+from ..nn.model import Sequential, load_model
 from ..nn.optim import Adam
 from .augment import AugmentConfig, augment_batch
 from .calibration import evaluate_probabilities, fit_points_temperature, fit_temperature
@@ -106,6 +108,14 @@ class Progress:
             self.stream.flush()
 
 
+def provenance(path, metadata: dict) -> dict:
+    """What a fine-tune started from: the file's SHA-256 and the recipe, metrics and
+    training time in its metadata (with its own provenance, if it was a fine-tune too)."""
+    return {"file": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            **{key: metadata.get(key) for key in
+               ("recipe", "metrics", "training_seconds", "fine_tuned_from")}}
+
+
 def accuracy(model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
     return float((model.predict_logits(x).argmax(axis=1) == y).mean())
 
@@ -145,10 +155,10 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
     log(f"drew the pools (re-drawn, styled, non-digits, unfinished) in "
         f"{time.perf_counter() - t0:.0f}s")
 
+    fine_tuned_from = None
     if recipe.init:
-        from ..nn.model import load_model
-
         model = load_model(recipe.init)
+        fine_tuned_from = provenance(recipe.init, model.metadata)
         model.metadata = {}
     else:
         model = recipe.build(init_rng)
@@ -236,6 +246,7 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
         "temperature_unfinished": unfinished_temperature,
         "unfinished_points": unfinished_points,
         "training_seconds": round(time.perf_counter() - started_all, 1),
+        "fine_tuned_from": fine_tuned_from,
         "trained_on": "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0), first "
                       f"{n_fit} training images; temperature fitted on the last {val_size} "
                       "(as images, re-drawn and styled)",
