@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections import Counter
 
 import common
 import numpy as np  # noqa: E402  (after common: BLAS threads are pinned first)
@@ -52,7 +53,9 @@ SHORT = ("first half", "50-80%", "80-100%")
 
 
 def held_back(n_mnist: int, n_styled: int, rng: np.random.Generator, data) -> list:
-    """(canvas strokes in pen order, digit, source) of drawings training never used."""
+    """(canvas strokes in pen order, digit, source, hand) of drawings training never used:
+    source ``mnist`` or the style's name, hand the styled drawing's hand (``traced`` for
+    the MNIST digits, drawn in a hand of their own)."""
     test_x, test_y = load_mnist(data, "test")
     chosen = rng.choice(len(test_x), size=n_mnist, replace=False)
     drawings = []
@@ -63,10 +66,10 @@ def held_back(n_mnist: int, n_styled: int, rng: np.random.Generator, data) -> li
         canvas = hands.draw(ordered, rng, size=rng.uniform(110, 210),
                             shear=rng.uniform(-0.25, 0.25), rotation=rng.uniform(-0.12, 0.12),
                             jitter=rng.uniform(0, 1.5))
-        drawings.append((canvas, int(digit), "mnist"))
+        drawings.append((canvas, int(digit), "mnist", "traced"))
     bases = styles.traced_bases(test_x, test_y, 40, rng)
     for d in styles.styled_drawings(n_styled, rng, bases=bases):
-        drawings.append((d.strokes, d.label, d.style))
+        drawings.append((d.strokes, d.label, d.style, d.hand))
     return drawings
 
 
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     print(common.header())
     rng = np.random.default_rng(args.seed)
     drawings = held_back(args.mnist, args.styled, rng, args.data)
-    print(f"{len(drawings)} drawings ({sum(s == 'mnist' for *_, s in drawings)} MNIST test "
+    print(f"{len(drawings)} drawings ({sum(s == 'mnist' for _, _, s, _ in drawings)} MNIST test "
           f"digits traced, the rest styled), {args.points} points a frame; model "
           f"{os.path.relpath(args.model)}, pen down: {args.unfinished or 'the shipped one'}")
 
@@ -179,18 +182,28 @@ def main(argv: list[str] | None = None) -> int:
     threshold = pretrained.NOT_SURE_BELOW
     print(f"\n{'stage':<24} {'predictions':>11} {'accuracy':>9} {'confidence':>11} "
           f"{'ECE':>7} {'>=90% sure and wrong':>21}")
-    rows = [(stage, down, p, digit)
-            for frames, (_, digit, _) in zip(results, drawings, strict=True)
+    rows = [(stage, down, p, digit, hand)
+            for frames, (_, digit, _, hand) in zip(results, drawings, strict=True)
             for _, stage, down, p in frames]
     for stage, name in enumerate(STAGES):
-        table_row(name, [(p, d) for s, _, p, d in rows if s == stage])
+        table_row(name, [(p, d) for s, _, p, d, _ in rows if s == stage])
     print("  of which with the pen down (read as unfinished) / lifted between strokes:")
     for stage in range(3):
         for down in (True, False):
             table_row(f"  {SHORT[stage]}, pen {'down' if down else 'up'}",
-                      [(p, d) for s, pen, p, d in rows if s == stage and pen == down])
+                      [(p, d) for s, pen, p, d, _ in rows if s == stage and pen == down])
+    # Most lifts between strokes come from one hand that draws in dashes; how the stages
+    # read without it says what a page sees from people who lift the pen as most do.
+    dashes = "many_short_strokes"
+    lifts = Counter(hand for s, pen, *_, hand in rows if s < 3 and not pen)
+    print(f"  lifts between strokes: {sum(lifts.values())}, {lifts[dashes]} of them from the "
+          f"{dashes} hand ({sum(h == dashes for *_, h in drawings)} drawings); "
+          f"without that hand:")
+    for stage in range(3):
+        table_row(f"  {SHORT[stage]}, all", [(p, d) for s, _, p, d, hand in rows
+                                             if s == stage and hand != dashes])
     settled = [settle(frames, digit, threshold)
-               for frames, (_, digit, _) in zip(results, drawings, strict=True)]
+               for frames, (_, digit, *_) in zip(results, drawings, strict=True)]
     known = np.array([s for s in settled if s is not None])
     median, p90 = 100 * np.median(known), 100 * np.quantile(known, 0.9)
     print(f"\nthe answer settles (right, at least {threshold:.0%} sure, and stays so) after "
