@@ -4,11 +4,11 @@
   fine-tune with the styles grown since: the README's recipe; its metadata names the
   model it started from, ``fine_tuned_from``);
 - ``MLP``: the 784-256-10 multilayer perceptron preset;
-- ``UNFINISHED``: the CNN that reads ink while the pen is down: the served CNN fine-tuned
-  on pen-down ink alone, digits in people's pen order cut as often as a page reads
-  them, labelled with the digit they become (``inkling train --init cnn_base.npz
-  --prefixes 1 ...``, the README's recipe, from the served CNN's base), so its
-  confidence on unfinished ink means what it says;
+- ``UNFINISHED``: the CNN that reads ink while the pen is down: the served CNN's base
+  fine-tuned on pen-down ink alone, digits in people's pen order cut as often as a page
+  reads them, labelled with the digit they become (``inkling train --init cnn_base.npz
+  --prefixes 1 ...``, the README's recipe), so its confidence on unfinished ink means
+  what it says;
 - ``CLASSIC``: the textbook 784-15-10 sigmoid network the inside view shows beside the CNN
   (``inkling train --arch mlp --hidden 15 --activation sigmoid``);
 - ``SUBSET``: 1,000 held-out MNIST test digits and 2,000 training "anchor" digits

@@ -129,29 +129,29 @@ def one_flag(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
 def one_flag_base(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
     """Edit: the flagged 1 standing on a base serif, a second stroke drawn left to right."""
     (flagged,) = one_flag(rng, base)
-    height = np.ptp(flagged[:, 1])
-    foot = flagged[np.argmax(flagged[:, 1])]
-    left, right = rng.uniform(0.15, 0.3, size=2) * height
-    tilt = rng.uniform(-0.05, 0.05) * (left + right)
-    serif = line(foot + [-left, tilt], foot + [right, -tilt], step=_step([flagged]))
-    return [flagged, serif]
+    return [flagged, _serif(rng, flagged)]
 
 
 def one_base(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
     """Edit: the plain stem standing on a base serif (no flag), the serif a second stroke
     drawn left to right, as a typed 1 has it."""
     stem = _stem(rng, base)
-    height = np.ptp(stem[:, 1])
-    foot = stem[np.argmax(stem[:, 1])]
-    left, right = rng.uniform(0.15, 0.3, size=2) * height
-    tilt = rng.uniform(-0.05, 0.05) * (left + right)
-    return [stem, line(foot + [-left, tilt], foot + [right, -tilt], step=_step([stem]))]
+    return [stem, _serif(rng, stem)]
 
 
 def one_hook(rng: np.random.Generator, base: Strokes | None = None) -> Strokes:
     """Edit: the stem with a short hook at its top (10-22% of the stem), in one stroke."""
     stem = _stem(rng, base)
     return [path(_flag(rng, stem, rng.uniform(0.1, 0.22), rng.uniform(0, 60)), stem)]
+
+
+def _serif(rng: np.random.Generator, stroke: np.ndarray) -> np.ndarray:
+    """A base serif across the stroke's foot, left to right, each side 15-30% of its height."""
+    height = np.ptp(stroke[:, 1])
+    foot = stroke[np.argmax(stroke[:, 1])]
+    left, right = rng.uniform(0.15, 0.3, size=2) * height
+    tilt = rng.uniform(-0.05, 0.05) * (left + right)
+    return line(foot + [-left, tilt], foot + [right, -tilt], step=_step([stroke]))
 
 
 def _stem(rng: np.random.Generator, base: Strokes | None) -> np.ndarray:
