@@ -33,10 +33,8 @@ from network import pretrained
 from network.nn.model import Sequential, load_model
 from network.online.features import head_start
 from network.online.learner import OnlineLearner
-from network.online.personal import (
-    PersonalHead,
-)
-from network.online.reading import read, unfinished_temperature
+from network.online.personal import PersonalHead
+from network.online.reading import read, read_ink
 
 from .blocking import native_lock
 from .follower import Follower
@@ -197,26 +195,14 @@ class ModelHub:
         model reads (``pretrained.UNFINISHED``; not taught online, so no personal head) at
         its temperature for that many points, or without one the live model at its own."""
         live, x = self._live, np.stack(images).astype(np.float32)
-        n = len(x)
-        drawn = np.zeros(n) if pen_down is None else np.asarray(pen_down, dtype=np.float64)
-        down = drawn > 0
-        by_live = ~down if self.unfinished_model is not None else np.ones(n, bool)
-        t = np.where(down, unfinished_temperature(live.model, drawn), live.model.temperature)
-        probabilities, hidden, t = np.empty((n, 10)), [None] * n, t[:, None]
-        rows = np.flatnonzero(by_live)
-        if len(rows):
-            h, probabilities[rows] = read(live.model, x[rows], 0, t[rows])
-            for k, row in enumerate(rows):
-                hidden[row] = h[k]
-        rows = np.flatnonzero(~by_live)
-        if len(rows):
-            t_rows = unfinished_temperature(self.unfinished_model, drawn[rows, None])
-            probabilities[rows] = read(self.unfinished_model, x[rows], 0, t_rows)[1]
+        drawn = (np.zeros(len(x)) if pen_down is None
+                 else np.asarray(pen_down, dtype=np.float64))
+        probabilities, hidden, t = read_ink(live.model, self.unfinished_model, x, drawn)
         out = []
         for i, p in enumerate(probabilities):
             head = self.memories.get(writers[i]) if writers and writers[i] else None
             if head is not None and hidden[i] is not None:
-                p = head.probabilities(hidden[i][None], p[None], float(t[i, 0]))[0]
+                p = head.probabilities(hidden[i][None], p[None], float(t[i]))[0]
             digit = int(p.argmax())
             out.append(Prediction(p, digit, float(p[digit]), live.version,
                                   head is not None and len(head) > 0))
@@ -239,12 +225,7 @@ class ModelHub:
 
     def _prepare(self, writer: str) -> dict:
         try:
-            state = self.store.writer_state(writer)
-            entry = self.memories.entry(writer)
-            # Read your own writes: a teach on another worker or host is committed (and
-            # acknowledged) before its follower here may have looked; the revision tells.
-            if entry is None or (state is not None and state.revision > entry[0]):
-                self.memories.load(writer)
+            state = self.memories.prepare(writer)  # read your own writes
         except StoreError:  # the database is away: predictions go on without the head
             state = None
         if state is None:

@@ -115,6 +115,17 @@ class Memories:
             entry = self.entry(writer)
         return entry
 
+    def prepare(self, writer: str):
+        """The writer's state in the store (``WriterState``, or None for a new writer),
+        with this worker's head of them made current first (loaded if it has none, or
+        if the store's revision is newer: a teach on another worker or host is committed,
+        and acknowledged, before this worker's follower may have looked)."""
+        state = self.store.writer_state(writer)
+        entry = self.entry(writer)
+        if entry is None or (state is not None and state.revision > entry[0]):
+            self.load(writer)
+        return state
+
     def reload(self, changed: list[tuple[str, int]]) -> None:
         """Rebuild the heads held here of writers whose drawings changed elsewhere
         ((writer, revision) pairs, from ``Store.changed_writers``)."""

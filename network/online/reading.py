@@ -4,7 +4,8 @@ The live model reads every drawing through ``read``: it returns the hidden featu
 (the input of the last layer, where a writer's personal head adds its correction,
 ``network.online.personal``) and the shared model's calibrated probabilities, from
 images or from trunk features already computed.  Ink that is still being drawn (the
-pen is down) is read by a model trained on unfinished ink, at its own temperature.
+pen is down) is read by a model trained on unfinished ink, at its own temperature
+(``read_ink`` reads a batch of both kinds).
 """
 
 from __future__ import annotations
@@ -28,6 +29,34 @@ def read(model: Sequential, x: np.ndarray, start: int,
     h = forward(model.layers[start:end], x)
     t = model.temperature if temperature is None else temperature
     return h, softmax(forward(model.layers[end:], h).astype(np.float64) / t)
+
+
+def read_ink(model: Sequential, unfinished: Sequential | None, x: np.ndarray,
+             points: np.ndarray) -> tuple[np.ndarray, list, np.ndarray]:
+    """Read a batch of images x (N, 28, 28), row i drawn with ``points[i]`` points while
+    the pen is still down (0: the pen is up, the drawing read as finished).
+
+    Finished ink is read by ``model`` at its temperature.  Ink with the pen down is read
+    by ``unfinished`` at its temperature for that many points, or, without one, by
+    ``model`` at its unfinished temperature.  Returns the probabilities (N, 10), the
+    hidden features h (H,) of each row ``model`` read (None for the others: a writer's
+    head corrects only ``model``) and each row's temperature (N,).
+    """
+    n = len(x)
+    down = points > 0
+    by_model = ~down if unfinished is not None else np.ones(n, bool)
+    t = np.where(down, unfinished_temperature(model, points), model.temperature)[:, None]
+    probabilities, hidden = np.empty((n, 10)), [None] * n
+    rows = np.flatnonzero(by_model)
+    if len(rows):
+        h, probabilities[rows] = read(model, x[rows], 0, t[rows])
+        for k, row in enumerate(rows):
+            hidden[row] = h[k]
+    rows = np.flatnonzero(~by_model)
+    if len(rows):
+        t[rows] = unfinished_temperature(unfinished, points[rows, None])
+        probabilities[rows] = read(unfinished, x[rows], 0, t[rows])[1]
+    return probabilities, hidden, t[:, 0]
 
 
 def unfinished_temperature(model: Sequential, points=None):
