@@ -10,6 +10,7 @@ from network.nn.model import Sequential
 from network.online.features import head_start, trunk_fingerprint
 from network.online.guard import measure
 from network.online.learner import OnlineLearner
+from network.online.personal import NONDIGIT_EVERY, hidden_features, pick_anchors
 from network.training.mnist import Subset
 
 
@@ -156,3 +157,26 @@ def test_mlp_head_is_the_whole_network():
     assert result.checks.heldout == expected.heldout
     assert result.checks.drawn == expected.drawn and result.checks.unsure == expected.unsure
     assert result.checks.ece == pytest.approx(expected.ece, abs=1e-6)
+
+
+def test_a_new_version_finds_the_personal_anchors_trunk_features_in_the_cache(monkeypatch):
+    # Online learning changes only the head, so a new version's anchors and non-digits
+    # need no convolution: what a writer's head replays comes from the guard's cache.
+    learner = make_learner()
+    model = tiny_cnn(np.random.default_rng(1))
+    learner.warm_up(model)
+    first = learner.personal_anchors(model)
+    taught = learner.teach(model, bars(np.array([2]), np.random.default_rng(4))[0], 2).model
+    images_through_the_trunk = []
+    real = learner.features
+    monkeypatch.setattr(learner, "features", lambda m, images: (
+        images_through_the_trunk.append(len(images)), real(m, images))[1])
+    hidden, labels = learner.personal_anchors(taught)       # another model: not the last one
+    assert images_through_the_trunk == []
+    assert hidden.shape == first[0].shape and np.array_equal(labels, first[1])
+    assert not np.array_equal(hidden, first[0])            # under the new head's weights
+    # the same as running the anchors and non-digits through the new version's trunk
+    picks = pick_anchors(learner.anchor_y)
+    nondigits = learner.check_x[learner.segments["nondigits"]][::NONDIGIT_EVERY]
+    trunk = np.concatenate([real(taught, learner.anchor_x)[picks], real(taught, nondigits)])
+    np.testing.assert_allclose(hidden, hidden_features(taught, trunk), rtol=1e-6, atol=1e-6)

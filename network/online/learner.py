@@ -180,9 +180,10 @@ class OnlineLearner:
         if known is not None and known[0] is model:
             return known[1], known[2]
         picks = pick_anchors(self.anchor_y)
-        nondigits = self.check_x[self.segments["nondigits"]][::NONDIGIT_EVERY]
-        trunk = np.concatenate([self.anchor_features(model)[picks],
-                                self.features(model, nondigits)])
+        trunk_key = trunk_fingerprint(model)  # online learning leaves the trunk: cached
+        nondigits = self.check_features(model, trunk_key)[
+            self.segments["nondigits"]][::NONDIGIT_EVERY]
+        trunk = np.concatenate([self.anchor_features(model, trunk_key)[picks], nondigits])
         labels = np.concatenate([self.anchor_y[picks], np.full(len(nondigits), -1)])
         self._personal_cache = (model, hidden_features(model, trunk), labels)
         return self._personal_cache[1], labels
