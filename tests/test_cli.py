@@ -105,8 +105,15 @@ def test_train_cnn(tmp_path):
                  "--batch-size", "64", "--out", str(path)]) == 0
     model = load_model(path)
     assert model.n_parameters == 421642
-    # the default recipe teaches some pen-down ink and fits a temperature for it
-    assert model.metadata["temperature_unfinished"] > 0
+    # the default recipe is the served CNN's: finished drawings only
+    assert model.metadata["recipe"]["prefixes"] == 0
+    assert model.metadata["temperature_unfinished"] is None
+    # pen-down ink, as the pen-down model is made, fits a temperature for it
+    unfinished = tmp_path / "unfinished.npz"
+    assert main(["train", "--data", str(small), "--arch", "cnn", "--epochs", "1",
+                 "--batch-size", "64", "--prefixes", "1", "--init", str(path),
+                 "--out", str(unfinished)]) == 0
+    assert load_model(unfinished).metadata["temperature_unfinished"] > 0
 
 
 # -- evaluate and export -------------------------------------------------------------

@@ -39,7 +39,8 @@ def add_commands(sub) -> None:
                    help="non-digits per batch, as a share of it, taught as unsure (cnn 0.25)")
     t.add_argument("--prefixes", type=float, default=None,
                    help="share of each batch that is unfinished ink: pen-ordered digits cut "
-                        "part-way, labelled with the digit they become (0..1; cnn 0.2)")
+                        "part-way, labelled with the digit they become (0..1; default 0; "
+                        "1 for the pen-down model)")
     t.add_argument("--init", default=None, metavar="MODEL",
                    help="start from this model's weights (fine-tuning) instead of new ones")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
@@ -67,8 +68,10 @@ def recipe_from_args(args) -> Recipe:
     # so its preset uses gentler augmentation than the CNN's.
     gentle = {"rotation": 8.0, "scale": [0.9, 1.1], "shear": 0.15, "shift": 1.5,
               "elastic_alpha": 1.5, "elastic_sigma": 4.0, "width_p": 0.4, "keep_p": 0.3}
+    # The served CNN reads finished drawings only: pen-down ink has its own model
+    # (the README's recipe for cnn_unfinished.npz, --prefixes 1).
     defaults = {"cnn": {"epochs": 20, "redraw": 0.3, "styles": 0.2, "outliers": 0.25,
-                        "prefixes": 0.2},
+                        "prefixes": 0.0},
                 "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3, "augment_config": gentle},
                 }[args.arch]
     recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
