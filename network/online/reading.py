@@ -44,17 +44,17 @@ def read_ink(model: Sequential, unfinished: Sequential | None, x: np.ndarray,
     """
     n = len(x)
     down = points > 0
-    by_model = ~down if unfinished is not None else np.ones(n, bool)
-    t = np.where(down, unfinished_temperature(model, points), model.temperature)[:, None]
+    pen_down_reader = unfinished if unfinished is not None else model
+    t = np.full((n, 1), model.temperature)
+    t[down] = unfinished_temperature(pen_down_reader, points[down, None])
     probabilities, hidden = np.empty((n, 10)), [None] * n
-    rows = np.flatnonzero(by_model)
+    rows = np.flatnonzero(~down if unfinished is not None else np.ones(n, bool))
     if len(rows):
         h, probabilities[rows] = read(model, x[rows], 0, t[rows])
         for k, row in enumerate(rows):
             hidden[row] = h[k]
-    rows = np.flatnonzero(~by_model)
+    rows = np.flatnonzero(down) if unfinished is not None else []
     if len(rows):
-        t[rows] = unfinished_temperature(unfinished, points[rows, None])
         probabilities[rows] = read(unfinished, x[rows], 0, t[rows])[1]
     return probabilities, hidden, t[:, 0]
 
