@@ -307,6 +307,9 @@ def main(argv=None) -> int:
     parser.add_argument("--worker-class", choices=["gevent", "gthread"], default="gevent")
     parser.add_argument("--learning", choices=["process", "thread"], default="thread",
                         help="where teaches compute (INKLING_LEARNING)")
+    parser.add_argument("--unfinished", default=None, metavar="MODEL",
+                        help="the model that reads ink while the pen is down "
+                             "(INKLING_UNFINISHED_MODEL; default the shipped one)")
     args = parser.parse_args(argv)
     if args.clients < 1 or not 0 <= args.teachers <= args.clients or args.seconds <= 0:
         parser.error("need clients >= 1, 0 <= teachers <= clients and seconds > 0")
@@ -332,8 +335,10 @@ def ok(stats: Stats) -> bool:
 def run(args, teachers: int) -> tuple[int, tuple[Stats, dict]]:
     """One measured crowd on a fresh server: (teachers, (stats, server facts))."""
     with tempfile.TemporaryDirectory(prefix="inkling-load-") as folder:
+        pen_down = ({} if args.unfinished is None
+                    else {"INKLING_UNFINISHED_MODEL": os.path.abspath(args.unfinished)})
         server = Gunicorn(os.path.join(folder, "instance"), workers=args.workers,
-                          INKLING_RATE_LIMITS="off",
+                          INKLING_RATE_LIMITS="off", **pen_down,
                           INKLING_WORKER_CLASS=args.worker_class,
                           INKLING_LEARNING=args.learning).wait_ready(180)
         limit = args.warmup + args.seconds + 3 * ANSWER_TIMEOUT + 120  # then the server dies
@@ -363,7 +368,8 @@ def report(args, teachers: int, stats: Stats, facts: dict, load_before: float) -
                                f"{args.teach_every:g} s)"),
         ("measured", f"{wall:.1f} s after {args.warmup:g} s warm-up; gunicorn "
                      f"{args.worker_class}, {args.workers} workers, loopback; teaches "
-                     f"learned in a {args.learning}"),
+                     f"learned in a {args.learning}; pen-down ink read by "
+                     f"{args.unfinished or 'the shipped model'}"),
         ("idle sockets", f"{facts['idle'][0]} of {args.idle} got their hello; "
                          f"{facts['idle'][1]} still open at the end"),
         ("messages / s sent, received", f"{stats.sent / wall:,.0f}, {stats.received / wall:,.0f}"

@@ -114,6 +114,16 @@ def test_train_cnn(tmp_path):
                  "--batch-size", "64", "--prefixes", "1", "--init", str(path),
                  "--out", str(unfinished)]) == 0
     assert load_model(unfinished).metadata["temperature_unfinished"] > 0
+    # a narrower CNN (the pen-down model's), its widths kept in the recipe
+    narrow = tmp_path / "narrow.npz"
+    assert main(["train", "--data", str(small), "--arch", "cnn", "--epochs", "1",
+                 "--batch-size", "64", "--filters", "16", "32", "--hidden", "64",
+                 "--out", str(narrow)]) == 0
+    model = load_model(narrow)
+    assert [layer.params["W"].shape for layer in model.layers if "W" in layer.params] == \
+        [(3, 3, 1, 16), (3, 3, 16, 32), (1568, 64), (64, 10)]
+    assert (model.metadata["recipe"]["filters"], model.metadata["recipe"]["hidden"]) == \
+        ([16, 32], 64)
 
 
 # -- evaluate and export -------------------------------------------------------------

@@ -55,7 +55,8 @@ class Recipe:
     """Everything that determines a trained model, stored in its metadata."""
 
     arch: str = "cnn"
-    hidden: int = 128
+    hidden: int = 128  # the MLP's hidden units, the CNN's dense layer
+    filters: tuple[int, int] = (32, 64)  # the CNN's two convolutions
     activation: str = "relu"
     epochs: int = 15
     batch_size: int = 128
@@ -75,7 +76,8 @@ class Recipe:
 
     def build(self, rng: np.random.Generator) -> Sequential:
         if self.arch == "cnn":
-            return build_cnn(rng, dropout=self.dropout)
+            return build_cnn(rng, dropout=self.dropout, filters=self.filters,
+                             hidden=self.hidden)
         if self.arch == "mlp":
             return build_mlp(rng, hidden=self.hidden, activation=self.activation,
                              dropout=self.dropout)

@@ -24,7 +24,10 @@ def add_commands(sub) -> None:
     t = sub.add_parser("train", help="train a model on MNIST and save it")
     t.add_argument("--data", required=True, help="folder with the MNIST IDX files (.gz or raw)")
     t.add_argument("--arch", choices=["mlp", "cnn"], default="cnn")
-    t.add_argument("--hidden", type=positive(int), default=128, help="MLP hidden units")
+    t.add_argument("--hidden", type=positive(int), default=128,
+                   help="hidden units: the MLP's hidden layer, the CNN's dense layer")
+    t.add_argument("--filters", type=positive(int), nargs=2, default=[32, 64],
+                   metavar=("F1", "F2"), help="the CNN's two convolutions' filters (32 64)")
     t.add_argument("--activation", choices=["relu", "sigmoid"], default="relu")
     t.add_argument("--epochs", type=positive(int), default=None)
     t.add_argument("--batch-size", type=positive(int), default=None)
@@ -74,7 +77,8 @@ def recipe_from_args(args) -> Recipe:
                         "prefixes": 0.0},
                 "mlp": {"epochs": 20, "dropout": 0.0, "lr": 2e-3, "augment_config": gentle},
                 }[args.arch]
-    recipe = Recipe(arch=args.arch, hidden=args.hidden, activation=args.activation,
+    recipe = Recipe(arch=args.arch, hidden=args.hidden, filters=tuple(args.filters),
+                    activation=args.activation,
                     seed=args.seed, augment=args.augment, **defaults)
     for name in ("epochs", "batch_size", "lr", "dropout", "redraw", "styles", "outliers",
                  "prefixes", "init"):
