@@ -2,6 +2,7 @@
 
     python benchmarks/load.py [--clients 50] [--seconds 60] [--teachers 5] [--workers 2]
                               [--idle 0] [--worker-class gevent|gthread]
+                              [--learning thread|process] [--unfinished MODEL]
 
 Starts the README's ``gunicorn`` in the repository root on a free loopback port
 (``INKLING_BIND=127.0.0.1:<port>``, ``INKLING_WORKERS``, a fresh instance in a temporary
