@@ -48,12 +48,13 @@ def read_ink(model: Sequential, unfinished: Sequential | None, x: np.ndarray,
     t = np.full((n, 1), model.temperature)
     t[down] = unfinished_temperature(pen_down_reader, points[down, None])
     probabilities, hidden = np.empty((n, 10)), [None] * n
-    rows = np.flatnonzero(~down if unfinished is not None else np.ones(n, bool))
+    by_model = ~down if unfinished is not None else np.ones(n, bool)
+    rows = np.flatnonzero(by_model)
     if len(rows):
         h, probabilities[rows] = read(model, x[rows], 0, t[rows])
         for k, row in enumerate(rows):
             hidden[row] = h[k]
-    rows = np.flatnonzero(down) if unfinished is not None else []
+    rows = np.flatnonzero(~by_model)  # the pen-down rows, when ``unfinished`` reads them
     if len(rows):
         probabilities[rows] = read(unfinished, x[rows], 0, t[rows])[1]
     return probabilities, hidden, t[:, 0]
