@@ -264,10 +264,9 @@ class ReLU(Layer):
     """a = max(0, z); da/dz = 1 where z > 0, else 0."""
 
     def forward(self, x, training=False):
-        mask = x > 0
         if training:
-            self.mask = mask
-        return x * mask
+            self.mask = x > 0
+        return np.maximum(x, 0)
 
     def backward(self, grad_out):
         return grad_out * self.mask
