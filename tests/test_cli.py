@@ -124,6 +124,15 @@ def test_train_cnn(tmp_path):
         [(3, 3, 1, 16), (3, 3, 16, 32), (1568, 64), (64, 10)]
     assert (model.metadata["recipe"]["filters"], model.metadata["recipe"]["hidden"]) == \
         ([16, 32], 64)
+    # a style drawn more often than the others (the served CNN's fine-tune), kept too
+    weighted = tmp_path / "weighted.npz"
+    assert main(["train", "--data", str(small), "--arch", "cnn", "--epochs", "1",
+                 "--batch-size", "64", "--filters", "16", "32", "--hidden", "64",
+                 "--style-weight", "one_flag=4", "--style-weight", "seven_crossed=2",
+                 "--out", str(weighted)]) == 0
+    assert load_model(weighted).metadata["recipe"]["style_weights"] == \
+        {"one_flag": 4, "seven_crossed": 2}
+    assert model.metadata["recipe"]["style_weights"] == {}
 
 
 # -- evaluate and export -------------------------------------------------------------
@@ -228,6 +237,16 @@ def test_usage_errors_exit_2_without_traceback(capsys):
         main(["train", "--data", "x", "--out", "m.npz", "--epochs", "0"])
     assert exit_info.value.code == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, words", [("one_flagg=2", "no style is called 'one_flagg'"),
+                                         ("one_flag=0", "at least 1"),
+                                         ("one_flag", "STYLE=K")])
+def test_a_bad_style_weight_is_one_error_line(data_dir, tmp_path, capsys, flag, words):
+    rc = main(["train", "--data", str(data_dir), "--out", str(tmp_path / "m.npz"),
+               "--style-weight", flag])
+    assert words in assert_one_error_line(capsys, rc, "train")
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_as_a_real_process(data_dir, model_path, tmp_path):

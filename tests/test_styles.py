@@ -558,3 +558,16 @@ def test_tracing_bases_traces_each_chosen_image_once(monkeypatch):
     bases = styles.traced_bases(images, labels, 5, np.random.default_rng(0))
     assert sorted(bases) == [0, 1, 7] and traced == [5, 5, 5]
     assert all(len(v) == 5 for v in bases.values())
+
+
+def test_a_weighted_style_is_drawn_that_many_times_as_often_as_each_other():
+    names = styles.weighted_names({"one_flag": 4})
+    assert names.count("one_flag") == 4
+    assert sorted(set(names)) == sorted(STYLES) and len(names) == len(STYLES) + 3
+    assert styles.weighted_names() == styles.weighted_names({}) == list(STYLES)
+    made = styles.styled_drawings(2 * len(names), np.random.default_rng(0), styles=names)
+    counts = {name: sum(d.style == name for d in made) for name in STYLES}
+    assert counts.pop("one_flag") == 8 and set(counts.values()) == {2}
+    for bad in ({"one_flagg": 2}, {"one_flag": 0}, {"one_flag": 1.5}, {"one_flag": True}):
+        with pytest.raises(ValueError, match="one_flag"):
+            styles.weighted_names(bad)

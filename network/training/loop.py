@@ -10,7 +10,8 @@ augmentation and dropout all draw from generators spawned from it.
 With ``redraw > 0`` that share of every batch is replaced by the same digits re-drawn
 the way the app renders ink (``network.training.redraw``); with ``styles > 0`` that share
 by digits written the ways the world writes them (``network.training.styles``: a
-continental 1, a crossed 7, a slashed 0...), drawn in many hands.  With ``outliers > 0``
+continental 1, a crossed 7, a slashed 0...; ``style_weights`` draws named ones more
+often), drawn in many hands.  With ``outliers > 0``
 every batch also carries that share of non-digits (``network.training.nondigits``:
 letters, symbols, shapes, digit pairs of the training families only) with a uniform
 target, so the network learns to be unsure of ink that is no digit.  With
@@ -47,7 +48,7 @@ from .mnist import load_mnist, minibatches
 from .nondigits import outlier_images
 from .penorder import canvas_drawings, pen_down_frames
 from .redraw import redraw_batch
-from .styles import styled_images, traced_bases
+from .styles import styled_images, traced_bases, weighted_names
 
 
 @dataclass
@@ -69,6 +70,8 @@ class Recipe:
     val_size: int = 5000
     redraw: float = 0.0
     styles: float = 0.0
+    # named styles drawn that many times as often as each other style (styles.weighted_names)
+    style_weights: dict = field(default_factory=dict)
     outliers: float = 0.0
     prefixes: float = 0.0
     init: str | None = None  # a model file to start from (fine-tuning) instead of new weights
@@ -147,7 +150,8 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
     if recipe.styles > 0 or recipe.prefixes > 0:
         bases = traced_bases(fit_pixels, fit_y, 300, augment_rng)
     if recipe.styles > 0:
-        styled = styled_images(min(40_000, n_fit), augment_rng, bases=bases)[:2]
+        styled = styled_images(min(40_000, n_fit), augment_rng, bases=bases,
+                               styles=weighted_names(recipe.style_weights))[:2]
     if recipe.outliers > 0:
         outlier_pool = outlier_images(min(30_000, 4 * n_fit), augment_rng)
         n_outliers = max(1, round(recipe.outliers * recipe.batch_size))
@@ -218,7 +222,8 @@ def train(recipe: Recipe, data_dir, log=print, progress: Progress | None = None)
             f"train loss {np.mean(losses):.4f}  test accuracy {test_acc:.4f}")
 
     if val_size:
-        # Calibrate on what the app sees: the held-back digits as images, re-drawn, styled.
+        # Calibrate on what the app sees: the held-back digits as images, re-drawn, styled
+        # (every style as often as the others, whatever the training's weights).
         val_pixels = np.round(val_x * 255).astype(np.uint8)
         calib_x = [val_x, redraw_batch(val_pixels, augment_rng)]
         calib_y = [val_y, val_y]

@@ -535,6 +535,22 @@ EDITED_DIGITS = tuple(sorted({s.digit for s in STYLES.values() if s.edits}))
 """The digits whose traced skeletons some style edits (what ``traced_bases`` traces)."""
 
 
+def weighted_names(weights: Mapping[str, int] | None = None) -> list[str]:
+    """Every style's name once, and a style named in ``weights`` that many times: the
+    ``styles`` argument that draws it that many times as often as each of the others.
+
+    Raises ValueError for a name that is not a style or a weight that is not a whole
+    number of at least 1."""
+    weights = dict(weights or {})
+    for name, weight in weights.items():
+        if name not in STYLES:
+            raise ValueError(f"no style is called {name!r} (the styles: {', '.join(STYLES)})")
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            raise ValueError(f"the weight of {name} must be a whole number of at least 1, "
+                             f"got {weight!r}")
+    return [name for name in STYLES for _ in range(weights.get(name, 1))]
+
+
 # --- many drawings, for training and benchmarks ----------------------------------------------
 
 

@@ -15,6 +15,7 @@ from network.nn.model import load_model, save_model
 from network.training.calibration import evaluate_probabilities
 from network.training.loop import Recipe, train
 from network.training.mnist import load_mnist, make_subset
+from network.training.styles import weighted_names
 
 from .args import CliError, positive
 
@@ -38,6 +39,9 @@ def add_commands(sub) -> None:
                    help="share of each batch re-drawn by the app's ink renderer (0..1; cnn 0.3)")
     t.add_argument("--styles", type=float, default=None,
                    help="share of each batch written in the world's styles (0..1; cnn 0.2)")
+    t.add_argument("--style-weight", action="append", default=[], metavar="STYLE=K",
+                   help="draw the named style (network/training/styles.py) K times as often "
+                        "as each other style; repeatable")
     t.add_argument("--outliers", type=float, default=None,
                    help="non-digits per batch, as a share of it, taught as unsure (cnn 0.25)")
     t.add_argument("--prefixes", type=float, default=None,
@@ -85,12 +89,30 @@ def recipe_from_args(args) -> Recipe:
         value = getattr(args, name)
         if value is not None:
             setattr(recipe, name, value)
+    recipe.style_weights = style_weights(args.style_weight)
     if not 0.0 <= recipe.dropout < 1.0:
         raise CliError(f"--dropout must be in [0, 1), got {recipe.dropout}")
     for name in ("redraw", "styles", "outliers", "prefixes"):
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise CliError(f"--{name} must be in [0, 1], got {getattr(recipe, name)}")
     return recipe
+
+
+def style_weights(given: list[str]) -> dict[str, int]:
+    """``--style-weight STYLE=K`` flags as {style: K}, checked."""
+    weights = {}
+    for text in given:
+        name, _, weight = text.partition("=")
+        try:
+            weights[name] = int(weight)
+        except ValueError:
+            raise CliError(f"--style-weight takes STYLE=K with K a whole number, got {text!r}") \
+                from None
+    try:
+        weighted_names(weights)
+    except ValueError as error:
+        raise CliError(f"--style-weight: {error}") from None
+    return weights
 
 
 def cmd_train(args) -> int:
