@@ -239,12 +239,15 @@ def test_usage_errors_exit_2_without_traceback(capsys):
     assert "must be positive" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag, words", [("one_flagg=2", "no style is called 'one_flagg'"),
-                                         ("one_flag=0", "at least 1"),
-                                         ("one_flag", "STYLE=K")])
-def test_a_bad_style_weight_is_one_error_line(data_dir, tmp_path, capsys, flag, words):
-    rc = main(["train", "--data", str(data_dir), "--out", str(tmp_path / "m.npz"),
-               "--style-weight", flag])
+@pytest.mark.parametrize("flags, words", [
+    (["--style-weight", "one_flagg=2"], "no style is called 'one_flagg'"),
+    (["--style-weight", "one_flag=0"], "at least 1"),
+    (["--style-weight", "one_flag"], "STYLE=K"),
+    (["--style-weight", "one_flag=2", "--styles", "0"], "--styles is 0"),   # nothing to weigh
+    (["--style-weight", "one_flag=2", "--arch", "mlp"], "--styles is 0"),   # the MLP's preset
+])
+def test_a_bad_style_weight_is_one_error_line(data_dir, tmp_path, capsys, flags, words):
+    rc = main(["train", "--data", str(data_dir), "--out", str(tmp_path / "m.npz"), *flags])
     assert words in assert_one_error_line(capsys, rc, "train")
     assert not (tmp_path / "m.npz").exists()
 

@@ -90,6 +90,9 @@ def recipe_from_args(args) -> Recipe:
         if value is not None:
             setattr(recipe, name, value)
     recipe.style_weights = style_weights(args.style_weight)
+    if recipe.style_weights and not recipe.styles:
+        raise CliError("--style-weight weighs the styled share of each batch, and --styles is "
+                       "0 here: give --styles too")
     if not 0.0 <= recipe.dropout < 1.0:
         raise CliError(f"--dropout must be in [0, 1), got {recipe.dropout}")
     for name in ("redraw", "styles", "outliers", "prefixes"):
