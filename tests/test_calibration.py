@@ -7,6 +7,7 @@ import pytest
 
 from network.nn.losses import softmax
 from network.training.calibration import (
+    calibrated_ece,
     evaluate_probabilities,
     expected_calibration_error,
     fit_points_temperature,
@@ -72,6 +73,25 @@ def test_ece_is_large_for_over_confident_predictions():
     t = fit_temperature(3 * z, y)
     assert t == pytest.approx(3.0, rel=0.05)
     assert expected_calibration_error(softmax(3 * z / t), y) < 0.025   # sampling noise ~0.01
+
+
+def test_calibrated_ece_is_the_noise_floor_of_a_calibrated_model():
+    rng = np.random.default_rng(6)
+    few, _ = calibrated_sample(700, seed=7)
+    many, _ = calibrated_sample(7000, seed=8)
+    floor_few = calibrated_ece(softmax(few), rng)
+    floor_many = calibrated_ece(softmax(many), rng)
+    # sampling noise shrinks about as 1 / sqrt(N): ten times the drawings, a third the floor
+    assert 0.01 < floor_few < 0.06
+    assert floor_many < 0.5 * floor_few
+    # a calibrated model's own ECE on 700 drawings sits around that floor, not at zero
+    measured = [expected_calibration_error(softmax(z), y)
+                for z, y in (calibrated_sample(700, seed=s) for s in range(20, 40))]
+    assert 0.5 * floor_few < np.median(measured) < 2 * floor_few
+    # an over-confident model is far above its floor; a certain and right one has none
+    z, y = calibrated_sample(700, seed=9)
+    assert expected_calibration_error(softmax(3 * z), y) > 3 * calibrated_ece(softmax(3 * z), rng)
+    assert calibrated_ece(np.eye(10)[[1, 2, 3]], rng) == 0.0
 
 
 def test_ece_by_hand():

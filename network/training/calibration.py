@@ -79,6 +79,23 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
     return float(ece)
 
 
+def calibrated_ece(probabilities: np.ndarray, rng: np.random.Generator, draws: int = 200,
+                   bins: int = 15) -> float:
+    """The ECE a perfectly calibrated model with these (N, 10) probabilities would show on
+    N drawings: the median over ``draws`` sets of labels drawn from the probabilities
+    themselves.  ECE is a mean of |accuracy - confidence| over finite bins, so it is
+    above zero even for a perfect model; on few drawings with few mistakes, this floor
+    says whether a measured ECE can be told apart from calibrated at all."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    cumulative /= cumulative[:, -1:]
+    floors = []
+    for _ in range(draws):
+        u = rng.random((len(probabilities), 1))
+        labels = np.minimum((cumulative < u).sum(axis=1), probabilities.shape[1] - 1)
+        floors.append(expected_calibration_error(probabilities, labels, bins))
+    return float(np.median(floors))
+
+
 def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy, per-class accuracy, the 10x10 confusion matrix (rows true) and ECE."""
     predicted = probabilities.argmax(axis=1)
@@ -95,4 +112,4 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> dic
 
 
 __all__ = ["fit_temperature", "fit_points_temperature", "expected_calibration_error",
-           "evaluate_probabilities", "nll", "softmax"]
+           "calibrated_ece", "evaluate_probabilities", "nll", "softmax"]
